@@ -1,0 +1,48 @@
+# heard: every target sets up what it needs (virtualenv, Debian packages) on first use.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STUBS := $(VENV)/esp32-stubs
+FIRMWARE_SRC := $(shell find firmware -name '*.py' -not -path '*/__pycache__/*')
+DEMO_DIR ?= build/demo
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test test-all bench lint firmware clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --target $(STUBS) micropython-esp32-stubs
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/heard synth --out $(DEMO_DIR)/corpus --n 4 --seed 7
+	$(BIN)/heard baseline $(DEMO_DIR)/corpus --out $(DEMO_DIR)/energy --kind energy
+	$(BIN)/heard eval $(DEMO_DIR)/corpus $(DEMO_DIR)/energy
+	@echo "demo corpus, predictions and scores are in $(DEMO_DIR)/"
+
+test: $(STAMP)
+	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) -q
+
+test-all: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+bench: $(STAMP)
+	$(PY) -m heard.bench
+
+lint: $(STAMP) firmware
+	$(BIN)/ruff check host firmware tests
+	$(BIN)/mypy
+	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file firmware/mypy.ini firmware
+
+firmware: $(STAMP)
+	$(PY) -m heard.mpytools build --out build/mpy firmware
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache
