@@ -13,13 +13,9 @@ PYTEST_WORKERS ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup-system.sh
-	bash scripts/setup-system.sh
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --target $(STUBS) micropython-esp32-stubs
-	touch $(STAMP)
+$(STAMP): pyproject.toml scripts/setup.sh
+	@bash scripts/setup.sh $(VENV)
+	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/heard synth --out $(DEMO_DIR)/corpus --n 4 --seed 7
@@ -39,10 +35,10 @@ bench: $(STAMP)
 lint: $(STAMP) firmware
 	$(BIN)/ruff check host firmware tests
 	$(BIN)/mypy
-	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file firmware/mypy.ini firmware
+	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file firmware/mypy.ini firmware/heardcore
 
 firmware: $(STAMP)
-	$(PY) -m heard.mpytools build --out build/mpy firmware
+	@$(PY) -m heard.mpytools build --out build/mpy firmware
 
 clean:
 	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache

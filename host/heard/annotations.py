@@ -168,7 +168,9 @@ def read_annotation(rttm_path: Path, json_path: Path) -> Annotation:
     except OSError as exc:
         raise AnnotationError(f"{json_path}: cannot read ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
-        raise AnnotationError(f"{json_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        raise AnnotationError(
+            f"{json_path}: not valid JSON ({exc.msg}, line {exc.lineno})"
+        ) from None
     if not isinstance(data, dict):
         raise AnnotationError(f"{json_path}: expected a JSON object")
     conversations = []

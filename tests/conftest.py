@@ -1,0 +1,45 @@
+"""Shared test set-up: the MicroPython stand-in, strict 32-bit mode for firmware tests,
+and helpers to run code under the MicroPython unix port."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import heard  # noqa: F401 - installs the `micropython` stand-in before firmware imports
+from heard.mpshim import viper_mode
+from heard.mpytools import find_micropython, micropython_env
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+FIRMWARE_TESTS = ROOT / "tests" / "firmware"
+
+
+@pytest.fixture(autouse=True)
+def _strict_viper_for_firmware_tests(request: pytest.FixtureRequest):
+    """Firmware tests on CPython fail on any 32-bit overflow instead of wrapping."""
+    if FIRMWARE_TESTS in Path(str(request.fspath)).parents:
+        with viper_mode("strict"):
+            yield
+    else:
+        yield
+
+
+def run_micropython(
+    args: list[str], *, heapsize: str | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the unix port with firmware/ and tests/firmware/ on its path."""
+    cmd = [find_micropython()]
+    if heapsize:
+        cmd += ["-X", f"heapsize={heapsize}"]
+    return subprocess.run(
+        cmd + args,
+        env=micropython_env([FIRMWARE, FIRMWARE_TESTS]),
+        cwd=cwd or FIRMWARE_TESTS,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
