@@ -30,7 +30,7 @@ test-all: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 bench: $(STAMP)
-	$(PY) -m heard.bench
+	$(PY) bench/run.py
 
 lint: $(STAMP) firmware
 	$(BIN)/ruff check host firmware tests

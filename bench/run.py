@@ -1,0 +1,118 @@
+"""`make bench`: measure speed figures, print them, and record them in docs/PERFORMANCE.md.
+
+Each section of docs/PERFORMANCE.md between ``<!-- bench:NAME -->`` and
+``<!-- /bench:NAME -->`` is rewritten with the new figures, the date and the machine.
+Wall-clock figures live here and in that file, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+
+from heard.mpytools import find_micropython, micropython_env
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def bench_synth(n: int, seed: int) -> str:
+    from heard.synth import generate_corpus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        paths = generate_corpus(Path(tmp), n=n, seed=seed, channels=2)
+        elapsed = time.perf_counter() - start
+        audio = sum(soundfile.info(str(p)).duration for p in paths if p.suffix == ".wav")
+    wavs = sum(1 for p in paths if p.suffix == ".wav")
+    rows = [
+        f"`heard synth --n {n} --seed {seed}` (stereo): {wavs} files, "
+        f"{audio:.0f} s of audio in {elapsed:.1f} s wall time",
+        f"({elapsed / max(wavs, 1):.2f} s per file, {audio / elapsed:.1f}x real time).",
+    ]
+    return "\n".join(rows)
+
+
+def bench_kernels() -> str:
+    result = subprocess.run(
+        [find_micropython(), str(ROOT / "bench" / "mp_kernels.py")],
+        env=micropython_env([ROOT / "firmware"]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = ["| kernel | µs per call | samples per call | ns per sample |", "| --- | --- | --- | --- |"]
+    for line in result.stdout.split("\n"):
+        if not line.strip():
+            continue
+        name, us, samples = line.split()
+        per_sample = float(us) * 1000 / int(samples)
+        lines.append(f"| `{name}` | {float(us):.2f} | {samples} | {per_sample:.1f} |")
+    lines.append("")
+    lines.append("Measured on the x64 unix port (viper compiled to x64 code), not on an ESP32.")
+    return "\n".join(lines)
+
+
+def record(section: str, body: str) -> None:
+    stamp = f"_Measured {datetime.date.today().isoformat()} on {machine()}._"
+    block = f"<!-- bench:{section} -->\n{stamp}\n\n{body}\n<!-- /bench:{section} -->"
+    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    pattern = re.compile(rf"<!-- bench:{section} -->.*?<!-- /bench:{section} -->", re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip("\n") + f"\n\n## {section}\n\n{block}\n"
+    DOC.write_text(text)
+
+
+BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
+    "Corpus synthesis": lambda a: bench_synth(a.n, a.seed),
+    "Firmware kernels on the unix port": lambda a: bench_kernels(),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--n", type=int, default=20, help="files to synthesize")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", choices=sorted(BENCHES), help="run one benchmark")
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args()
+    for name, bench in BENCHES.items():
+        if args.only and name != args.only:
+            continue
+        print(f"== {name}", flush=True)
+        body = bench(args)
+        print(body, flush=True)
+        if not args.no_record:
+            record(name, body)
+    if not args.no_record:
+        print(f"recorded in {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Finding and reading the files of a corpus directory and of a prediction directory.
+
+A corpus holds ``NAME.wav`` (16 kHz int16, channel 0 employee-facing, channel 1
+customer-facing), ``NAME.rttm`` and ``NAME.truth.json``; a prediction directory holds
+``NAME.rttm`` and ``NAME.json``. Problems the user can fix become ``HeardError``s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from heard.annotations import Annotation, read_annotation
+from heard.errors import HeardError
+
+TRUTH_SUFFIX = ".truth.json"
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Samples as int16, shape (frames, channels), and the sample rate."""
+
+    samples: np.ndarray
+    rate: int
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration_ms(self) -> int:
+        return int(round(self.samples.shape[0] * 1000 / self.rate))
+
+
+def _require_dir(directory: Path, what: str) -> Path:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise HeardError(
+            f"{what} directory {directory} does not exist",
+            hint="check the path; a corpus is written by `heard synth --out DIR`",
+        )
+    return directory
+
+
+def corpus_names(corpus_dir: Path) -> list[str]:
+    """Names of the files of a corpus: every ``NAME.truth.json``, sorted."""
+    corpus_dir = _require_dir(corpus_dir, "corpus")
+    names = sorted(p.name[: -len(TRUTH_SUFFIX)] for p in corpus_dir.glob("*" + TRUTH_SUFFIX))
+    if not names:
+        raise HeardError(
+            f"corpus directory {corpus_dir} has no *{TRUTH_SUFFIX} files",
+            hint="is this a corpus written by `heard synth`? (or a prediction directory?)",
+        )
+    return names
+
+
+def wav_names(directory: Path) -> list[str]:
+    """Names of the WAV files in a directory, sorted; at least one."""
+    directory = _require_dir(directory, "corpus")
+    names = sorted(p.stem for p in directory.glob("*.wav"))
+    if not names:
+        raise HeardError(f"{directory} has no *.wav files", hint="pass a corpus directory")
+    return names
+
+
+def read_truth(corpus_dir: Path, name: str) -> Annotation:
+    corpus_dir = Path(corpus_dir)
+    return read_annotation(corpus_dir / f"{name}.rttm", corpus_dir / f"{name}{TRUTH_SUFFIX}")
+
+
+def has_prediction(pred_dir: Path, name: str) -> bool:
+    return all((Path(pred_dir) / f"{name}{ext}").is_file() for ext in (".rttm", ".json"))
+
+
+def read_prediction(pred_dir: Path, name: str) -> Annotation:
+    pred_dir = Path(pred_dir)
+    return read_annotation(pred_dir / f"{name}.rttm", pred_dir / f"{name}.json")
+
+
+def read_wav(path: Path) -> Audio:
+    """Read a WAV file as int16 samples, always two-dimensional."""
+    try:
+        samples, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+    except (OSError, RuntimeError) as exc:  # LibsndfileError is a RuntimeError
+        raise HeardError(f"{path}: cannot read audio ({exc})", hint="is it a WAV file?") from None
+    if samples.shape[1] not in (1, 2):
+        raise HeardError(
+            f"{path}: {samples.shape[1]} channels",
+            hint="heard expects mono or stereo (ch0 employee side, ch1 customer side)",
+        )
+    return Audio(np.ascontiguousarray(samples), int(rate))
+
+
+def wav_path(corpus_dir: Path, name: str) -> Path | None:
+    path = Path(corpus_dir) / f"{name}.wav"
+    return path if path.is_file() else None
