@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 lint: $(STAMP) firmware
-	$(BIN)/ruff check host firmware tests
+	$(BIN)/ruff check host firmware tests bench
 	$(BIN)/mypy
 	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file firmware/mypy.ini firmware/heardcore
 

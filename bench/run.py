@@ -21,10 +21,10 @@ from pathlib import Path
 
 import soundfile
 
+from heard.mpytools import find_micropython, micropython_env
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "PERFORMANCE.md"
-
-from heard.mpytools import find_micropython, micropython_env
 
 
 def machine() -> str:
@@ -48,12 +48,11 @@ def bench_synth(n: int, seed: int) -> str:
         elapsed = time.perf_counter() - start
         audio = sum(soundfile.info(str(p)).duration for p in paths if p.suffix == ".wav")
     wavs = sum(1 for p in paths if p.suffix == ".wav")
-    rows = [
+    return (
         f"`heard synth --n {n} --seed {seed}` (stereo): {wavs} files, "
-        f"{audio:.0f} s of audio in {elapsed:.1f} s wall time",
-        f"({elapsed / max(wavs, 1):.2f} s per file, {audio / elapsed:.1f}x real time).",
-    ]
-    return "\n".join(rows)
+        f"{audio:.0f} s of audio in {elapsed:.1f} s wall time\n"
+        f"({elapsed / max(wavs, 1):.2f} s per file, {audio / elapsed:.1f}x real time)."
+    )
 
 
 def bench_kernels() -> str:
@@ -64,7 +63,10 @@ def bench_kernels() -> str:
         text=True,
         check=True,
     )
-    lines = ["| kernel | µs per call | samples per call | ns per sample |", "| --- | --- | --- | --- |"]
+    lines = [
+        "| kernel | µs per call | samples per call | ns per sample |",
+        "| --- | --- | --- | --- |",
+    ]
     for line in result.stdout.split("\n"):
         if not line.strip():
             continue

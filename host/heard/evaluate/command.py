@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -51,7 +52,9 @@ def eval_command(
     if as_json:
         click.echo(json.dumps(score_to_dict(score), indent=1))
     else:
-        print_report(score, Console())
+        # Piped output gets a wide console: rich's default of 80 columns would cut file names.
+        console = Console() if sys.stdout.isatty() else Console(width=160)
+        print_report(score, console)
 
 
 @click.command("baseline")
