@@ -1,0 +1,198 @@
+"""Who is speaking: employee, customer, both or neither, per frame, integer only.
+
+Stereo (channel 0 faces the employee, channel 1 the customer) combines two cues:
+- arrival time: a sign (1-bit) cross-correlation of the two high-passed channels over lags
+  ``-K..K``, smoothed over frames. The employee is nearer mic 0, so their sound reaches
+  mic 1 later: a positive lag. ``tdoa`` is the best positive-lag correlation minus the best
+  negative-lag one; lags within ``+-m`` carry no direction (coincident capsules, diffuse
+  noise) and are ignored, so back-to-back capsules leave the decision to the level cue.
+- level: the smoothed channel level difference ``L0 - L1`` around ``level_mid``, the
+  difference at which both parties would be equally likely (0 dB, or the calibrated value).
+Their weighted sum is the evidence (Q8 units, > 0 for the employee). The current speaker
+changes only after ``switch_frames`` frames of evidence against it (hysteresis). The other
+party also counts as talking (overlap) when its correlation peak reaches
+``both_ratio`` of the current speaker's.
+
+Mono: the employee is nearer and louder; speech levels are split into two adaptive
+clusters, the louder one the employee.
+
+A gate drops speech far below the recent speech peak: distant talkers are not a party.
+"""
+
+import micropython
+from micropython import const
+
+EMPLOYEE = const(0)
+CUSTOMER = const(1)
+
+# State words (int32 array of STATE_WORDS + 2*K+1 correlation accumulators after them).
+S_CUR = const(0)  # current speaker
+S_COUNT = const(1)  # frames of evidence against the current speaker
+S_EVIDENCE = const(2)  # last evidence, Q8 (> 0: employee)
+S_DIFF = const(3)  # smoothed level difference, dB Q8
+S_PEAK = const(4)  # recent speech peak level, dB Q12
+S_TDOA = const(5)  # last tdoa value
+S_POS = const(6)  # best positive-lag correlation (x16 of the count)
+S_NEG = const(7)  # best negative-lag correlation
+S_BOTH = const(8)  # 1 when the other party overlaps
+S_HIGH = const(9)  # mono: louder cluster level, dB Q8
+S_LOW = const(10)  # mono: quieter cluster level, dB Q8
+STATE_WORDS = const(11)
+
+# Configuration words.
+C_SAMPLES = const(0)  # samples per frame
+C_MAX_LAG = const(1)  # K
+C_MIN_LAG = const(2)  # m
+C_SMOOTH = const(3)  # correlation and level-difference smoothing, 1/2**k per frame
+C_TDOA_GAIN = const(4)  # evidence per tdoa unit, Q8
+C_LEVEL_GAIN = const(5)  # evidence per dB Q8 of level difference, Q8
+C_LEVEL_MID = const(6)  # dB Q8
+C_SWITCH_MARGIN = const(7)  # evidence (Q8) that counts against the current speaker
+C_SWITCH_FRAMES = const(8)
+C_BOTH_RATIO = const(9)  # Q8 fraction of the current speaker's correlation peak
+C_BOTH_MIN = const(10)  # least correlation (x16 of the count) for overlap
+C_PEAK_DECAY = const(11)  # dB Q12 per frame
+C_DISTANT = const(12)  # dB Q8 below the peak that is a distant talker
+C_MONO_ADAPT = const(13)  # 1/2**k per frame
+C_WORDS = const(14)
+
+
+def config(params, samples):
+    """The int32 configuration words from ``heardcore.params.Params``."""
+    count = (samples - 2 * params.tdoa_max_lag + 1) // 2  # correlation terms per lag
+    unit = count * 16 * params.tdoa_unit_permille // 1000  # a correlation of one tdoa unit
+    return (
+        samples,
+        params.tdoa_max_lag,
+        params.tdoa_min_lag,
+        params.cue_smooth_shift,
+        (256 * 256 * params.tdoa_weight_permille // 1000) // (unit if unit > 0 else 1),
+        (256 * params.level_weight_permille // 1000) * 10 // params.level_unit_db10,
+        params.level_mid_db10 * 256 // 10,
+        params.switch_margin_permille * 256 // 1000,
+        params.switch_ms // params.frame_ms,
+        params.both_ratio_permille * 256 // 1000,
+        count * 16 * params.both_min_corr_permille // 1000,
+        params.peak_decay_db10_per_s * 4096 // 10 // (1000 // params.frame_ms),
+        params.distant_drop_db10 * 256 // 10,
+        params.mono_adapt_shift,
+    )
+
+
+# Every signed state word is loaded as two 16-bit halves with the high half sign-extended:
+# a ptr32 load is a signed word on the ESP32 but zero-extended on a 64-bit port.
+
+
+@micropython.viper
+def correlate(signs0, signs1, state, cfg) -> int:
+    """Update the smoothed sign cross-correlation; returns tdoa (positive: employee side)."""
+    a = ptr8(signs0)
+    b = ptr8(signs1)
+    st = ptr32(state)
+    h = ptr16(state)
+    c = ptr32(cfg)
+    n = c[0]
+    lags = c[1]
+    shift = c[3]
+    base = 11  # STATE_WORDS
+    k = 0 - lags
+    while k <= lags:
+        same = 0
+        terms = 0
+        i = lags
+        while i < n - lags:
+            same += 1 - (a[i] ^ b[i + k])
+            terms += 1
+            i += 2
+        idx = base + k + lags
+        old = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
+        corr = ((same << 1) - terms) << 4
+        st[idx] = old + ((corr - old) >> shift)
+        k += 1
+    pos = 0 - (1 << 20)
+    neg = 0 - (1 << 20)
+    k = c[2]
+    while k <= lags:
+        idx = base + lags + k
+        v = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
+        if v > pos:
+            pos = v
+        idx = base + lags - k
+        v = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
+        if v > neg:
+            neg = v
+        k += 1
+    st[6] = pos  # S_POS
+    st[7] = neg  # S_NEG
+    st[5] = pos - neg  # S_TDOA
+    return pos - neg
+
+
+@micropython.viper
+def decide(state, tdoa: int, diff: int, cfg) -> int:
+    """Evidence, hysteresis and overlap for one speech frame; returns the current speaker."""
+    st = ptr32(state)
+    h = ptr16(state)
+    c = ptr32(cfg)
+    ch = ptr16(cfg)
+    mid = (((ch[13] ^ 0x8000) - 0x8000) << 16) | ch[12]  # C_LEVEL_MID may be negative
+    old = (((h[7] ^ 0x8000) - 0x8000) << 16) | h[6]  # S_DIFF
+    smoothed = old + ((diff - old) >> c[3])
+    st[3] = smoothed
+    evidence = ((tdoa * c[4]) >> 8) + (((smoothed - mid) * c[5]) >> 8)
+    st[2] = evidence
+    cur = h[0]
+    against = evidence if cur == 1 else 0 - evidence
+    if against > c[7]:
+        count = h[2] + 1
+        if count >= c[8]:
+            cur = 1 - cur
+            count = 0
+        st[1] = count
+    else:
+        st[1] = 0
+    st[0] = cur
+    # Overlap: the other party's correlation peak is close to the current speaker's.
+    pos = (((h[13] ^ 0x8000) - 0x8000) << 16) | h[12]
+    neg = (((h[15] ^ 0x8000) - 0x8000) << 16) | h[14]
+    mine = pos if cur == 0 else neg
+    other = neg if cur == 0 else pos
+    both = 0
+    if other >= c[10] and mine > 0 and other * 256 >= mine * c[9]:
+        both = 1
+    st[8] = both
+    return cur
+
+
+@micropython.viper
+def near_talk(state, top: int, speech: int, cfg) -> int:
+    """Distant-talker gate: 1 when the louder channel is within reach of the speech peak."""
+    st = ptr32(state)
+    h = ptr16(state)
+    c = ptr32(cfg)
+    level = top << 4
+    peak = ((((h[9] ^ 0x8000) - 0x8000) << 16) | h[8]) - c[11]
+    if peak < 0:
+        peak = 0
+    if speech and level > peak:
+        peak = level
+    st[4] = peak
+    return 1 if level > peak - (c[12] << 4) else 0
+
+
+@micropython.viper
+def decide_mono(state, level: int, cfg) -> int:
+    """Mono: the louder of two adaptive speech-level clusters is the employee."""
+    st = ptr32(state)
+    h = ptr16(state)
+    c = ptr32(cfg)
+    high = (((h[19] ^ 0x8000) - 0x8000) << 16) | h[18]
+    low = (((h[21] ^ 0x8000) - 0x8000) << 16) | h[20]
+    if level * 2 > high + low:
+        st[9] = high + ((level - high) >> c[13])
+        cur = 0
+    else:
+        st[10] = low + ((level - low) >> c[13])
+        cur = 1
+    st[0] = cur
+    return cur

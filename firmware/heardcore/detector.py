@@ -1,0 +1,140 @@
+"""The detector: per 10 ms frame of int16 audio, who is talking; per conversation, numbers.
+
+``Detector(params, channels, sink)`` takes frames of ``frame_samples`` samples per channel
+(interleaved, channel 0 employee-facing) through ``process(pcm)``, and reports to the sink
+(``heardcore.events``). Per frame: front end (``frontend``), voice activity per channel
+(``vad``), attribution (``attribution``), turn-taking (``turns``) and conversations
+(``conversation``). All buffers are allocated here, once; ``process`` allocates nothing
+(the sink may, when it reports).
+"""
+
+import array
+
+from heardcore import attribution, frontend, vad
+from heardcore.conversation import Tracker
+from heardcore.events import CUSTOMER, EMPLOYEE
+from heardcore.turns import TurnTaker
+
+SAMPLE_RATE = 16000
+
+
+class Detector:
+    FRAME_FIELDS = (
+        "level0", "level1", "floor0", "floor1", "vad0", "vad1", "near", "tdoa", "evidence",
+        "employee", "customer",
+    )
+
+    def __init__(self, params, channels, sink):
+        if channels not in (1, 2):
+            raise ValueError("1 or 2 channels, not {}".format(channels))
+        self.channels = channels
+        self.sink = sink
+        self.frame_ms = params.frame_ms
+        n = SAMPLE_RATE * params.frame_ms // 1000
+        self.frame_samples = n
+        self.shift = params.highpass_shift
+        self.norm = frontend.level_norm(n)
+        self.fe_state = array.array("i", [0] * (frontend.STATE_WORDS * channels))
+        self.signs0 = bytearray(n)
+        self.signs1 = bytearray(n)
+        self.vad_state = array.array("i", [0] * (vad.WORDS * channels))
+        self.vad_cfg = array.array("i", vad.config(params))
+        lags = params.tdoa_max_lag if channels == 2 else 0
+        self.tdoa_on = lags > 0
+        self.attr_state = array.array("i", [0] * (attribution.STATE_WORDS + 2 * lags + 1))
+        self.attr_cfg = array.array("i", attribution.config(params, n))
+        self.tracker = Tracker(params, sink)
+        self.turns = TurnTaker(params, self.tracker)
+        self.frames = 0
+        self.speech_frames = 0
+        # Last frame, for debugging sinks and the reference comparison.
+        self.level0 = self.level1 = 0
+        self.vad0 = self.vad1 = 0
+        self.near = 0
+        self.employee = self.customer = 0
+        self.mono_started = False
+        self.was_talk = 0
+        self.switch_frames = params.switch_ms // params.frame_ms
+
+    def process(self, pcm):
+        """Analyse one frame: ``frame_samples * channels`` int16 samples, interleaved."""
+        n = self.frame_samples
+        nch = self.channels
+        frame = self.frames
+        total = frontend.highpass_frame(pcm, nch, 0, n, self.fe_state, self.shift, self.signs0)
+        level0 = frontend.level_db_q8(total, self.norm)
+        if frame == 0:
+            vad.init(self.vad_state, 0, level0)
+        vad0 = vad.update(self.vad_state, 0, level0, frame, self.vad_cfg)
+        top = level0
+        vad1 = 0
+        level1 = 0
+        if nch == 2:
+            total = frontend.highpass_frame(pcm, 2, 1, n, self.fe_state, self.shift, self.signs1)
+            level1 = frontend.level_db_q8(total, self.norm)
+            if frame == 0:
+                vad.init(self.vad_state, vad.WORDS, level1)
+            vad1 = vad.update(self.vad_state, vad.WORDS, level1, frame, self.vad_cfg)
+            if level1 > top:
+                top = level1
+        speech = vad0 or vad1
+        near = attribution.near_talk(self.attr_state, top, speech, self.attr_cfg)
+        employee = customer = 0
+        if nch == 2:
+            tdoa = 0
+            if self.tdoa_on:
+                tdoa = attribution.correlate(
+                    self.signs0, self.signs1, self.attr_state, self.attr_cfg
+                )
+            if speech and near:
+                if not self.was_talk:
+                    # After a pause the speaker is decided afresh: hysteresis only guards
+                    # against flicker within continuous talk.
+                    self.attr_state[attribution.S_COUNT] = self.switch_frames
+                    self.attr_state[attribution.S_DIFF] = level0 - level1
+                who = attribution.decide(self.attr_state, tdoa, level0 - level1, self.attr_cfg)
+                both = self.attr_state[attribution.S_BOTH]
+                employee = 1 if who == EMPLOYEE or both else 0
+                customer = 1 if who == CUSTOMER or both else 0
+        elif speech and near:
+            if not self.mono_started:
+                self.attr_state[attribution.S_HIGH] = top
+                self.attr_state[attribution.S_LOW] = top - 3072  # 12 dB below
+                self.mono_started = True
+            who = attribution.decide_mono(self.attr_state, top, self.attr_cfg)
+            employee = 1 if who == EMPLOYEE else 0
+            customer = 1 - employee
+        self.frames = frame + 1
+        now = self.frames * self.frame_ms
+        if employee or customer:
+            self.speech_frames += 1
+            floor = self.vad_state[1] >> 4
+            self.tracker.speech_snr((top - floor) >> 8)
+            if employee and customer:
+                self.tracker.overlap(self.frame_ms)
+        self.turns.update(now, employee, customer)
+        self.tracker.tick(now)
+        self.level0 = level0
+        self.level1 = level1
+        self.vad0 = vad0
+        self.vad1 = vad1
+        self.near = near
+        self.employee = employee
+        self.customer = customer
+        self.was_talk = employee or customer
+        if self.sink.wants_frames:
+            self.sink.frame(frame, self)
+
+    def finish(self):
+        """End of input: close what is open and report it."""
+        self.turns.finish(self.frames * self.frame_ms)
+
+    def frame_state(self):
+        """The last frame's values, in the order of ``FRAME_FIELDS`` (debugging, tests)."""
+        st = self.vad_state
+        floor1 = st[vad.WORDS + 1] >> 4 if self.channels == 2 else 0
+        return (
+            self.level0, self.level1, st[1] >> 4, floor1, self.vad0, self.vad1, self.near,
+            self.attr_state[attribution.S_TDOA], self.attr_state[attribution.S_EVIDENCE],
+            self.employee, self.customer,
+        )

@@ -1,0 +1,70 @@
+"""Front end, integer only: high-pass, frame level and sign bits, per channel.
+
+Each channel goes through two one-pole high-pass stages ``y = y - (y >> k) + (x - x_prev)``
+(k = ``highpass_shift``; k=4 puts the corner near 160 Hz, so DC and HVAC rumble drop out)
+with state kept in Q4 so the leak does not leave an offset. The frame level is
+``20*log10(mean |y|)`` in dB Q8 (1/256 dB, 0 dB = a mean of one LSB, floored at 0 dB);
+the sign of each output sample goes to a byte buffer for the cross-correlation.
+
+Worst case (full-scale square wave, steps, DC): |x - x_prev| <= 65535, so the Q4 stages stay
+below 2**22 and the sum over a 160-sample frame below 2**30 (a small int: no allocation).
+"""
+
+import micropython
+from micropython import const
+
+from heardcore.fixedmath import log2_q8
+
+# Per channel: previous input, previous stage-1 output (Q4), stage-2 output (Q4).
+STATE_WORDS = const(3)
+
+
+@micropython.viper
+def highpass_frame(pcm, nch: int, ch: int, n: int, state, shift: int, signs) -> int:
+    """Filter ``n`` samples of channel ``ch`` of interleaved int16 ``pcm``; returns sum |y| (Q4).
+
+    ``state`` is an int32 array with STATE_WORDS words per channel; ``signs[i]`` gets 1 where
+    the output is >= 0, else 0.
+    """
+    p = ptr16(pcm)
+    st = ptr32(state)
+    h = ptr16(state)  # signed 32-bit loads, portable: see load32 in docs/RUNTIME.md
+    sg = ptr8(signs)
+    base = ch * 3
+    w = 2 * base
+    x_prev = (((h[w + 1] ^ 0x8000) - 0x8000) << 16) | h[w]
+    ya = (((h[w + 3] ^ 0x8000) - 0x8000) << 16) | h[w + 2]
+    yb = (((h[w + 5] ^ 0x8000) - 0x8000) << 16) | h[w + 4]
+    total = 0
+    j = ch
+    i = 0
+    while i < n:
+        x = ((p[j] & 0xFFFF) ^ 0x8000) - 0x8000
+        ya_prev = ya
+        ya = ya - (ya >> shift) + ((x - x_prev) << 4)
+        yb = yb - (yb >> shift) + (ya - ya_prev)
+        x_prev = x
+        if yb >= 0:
+            total += yb
+            sg[i] = 1
+        else:
+            total -= yb
+            sg[i] = 0
+        j += nch
+        i += 1
+    st[base] = x_prev
+    st[base + 1] = ya
+    st[base + 2] = yb
+    return total
+
+
+def level_norm(n):
+    """log2(16 n) in Q8: the Q4 sum of |y| over ``n`` samples whose mean is one LSB."""
+    return log2_q8(16 * n)
+
+
+@micropython.viper
+def level_db_q8(abs_sum_q4: int, norm: int) -> int:
+    """Frame level in dB Q8 from the Q4 sum of |y|: 20*log10(sum / (16 n)), floored at 0."""
+    level = ((int(log2_q8(abs_sum_q4)) - norm) * 1541) >> 8  # 20*log10(2) = 1541/256
+    return level if level > 0 else 0

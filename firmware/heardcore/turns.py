@@ -1,0 +1,123 @@
+"""Turn-taking: segments, interruptions and backchannels from per-frame activity.
+
+Input per frame: whether the employee and the customer are heard (``update``). A party's
+segment opens at its first active frame and closes when it has been silent for more than
+``turn_bridge_ms`` (shorter pauses are bridged); segments shorter than ``min_speech_ms``
+are dropped. An onset while the other party's segment is open is an overlap candidate:
+- backchannel: the newcomer stops within ``backchannel_max_ms`` while the other party
+  talks on (talks through it);
+- interruption: the other party carried on at least ``interrupt_overlap_ms`` past the
+  onset, and the newcomer keeps talking ``interrupt_hold_ms`` or outlasts the other.
+Closed segments reach the conversation tracker in onset order: a segment that closes while
+the other party's earlier segment is still open waits in a small preallocated buffer.
+Times are integer ms.
+"""
+
+import array
+
+from micropython import const
+
+from heardcore.events import CUSTOMER, EMPLOYEE
+
+KIND_TURN = const(0)
+KIND_INTERRUPTION = const(1)
+KIND_BACKCHANNEL = const(2)
+_PENDING = const(3)
+_HELD_MAX = const(8)
+
+
+class _Party:
+    def __init__(self):
+        self.open = False
+        self.start = 0  # onset of the open segment, ms
+        self.last = 0  # end of its last active frame, ms
+        self.kind = KIND_TURN
+
+
+class TurnTaker:
+    """Turns per-frame activity into classified segments, passed on in onset order."""
+
+    def __init__(self, params, tracker):
+        self.frame_ms = params.frame_ms
+        self.bridge = params.turn_bridge_ms
+        self.min_speech = params.min_speech_ms
+        self.overlap = params.interrupt_overlap_ms
+        self.hold = params.interrupt_hold_ms
+        self.bc_max = params.backchannel_max_ms
+        self.tracker = tracker
+        self.parties = (_Party(), _Party())
+        self.held = array.array("i", [0] * (4 * _HELD_MAX))  # who, start, end, kind
+        self.held_count = 0
+
+    def update(self, now_ms, employee, customer):
+        """Advance to the frame ending at ``now_ms`` with who was heard in it."""
+        self._step(EMPLOYEE, employee, now_ms)
+        self._step(CUSTOMER, customer, now_ms)
+
+    def _step(self, who, active, now):
+        me = self.parties[who]
+        other = self.parties[1 - who]
+        if active:
+            if not me.open:
+                me.open = True
+                me.start = now - self.frame_ms
+                me.kind = KIND_TURN
+                if other.open and other.last >= me.start - self.frame_ms:
+                    me.kind = _PENDING
+            me.last = now
+            if (
+                me.kind == _PENDING
+                and other.last - me.start >= self.overlap
+                and now - me.start >= self.hold
+            ):
+                me.kind = KIND_INTERRUPTION
+        elif me.open and now - me.last > self.bridge:
+            self._close(who, me, other)
+
+    def _close(self, who, me, other):
+        me.open = False
+        start, end, kind = me.start, me.last, me.kind
+        if end - start < self.min_speech:
+            return
+        if kind == _PENDING:
+            if end - start < self.bc_max and (other.open or other.last > end):
+                kind = KIND_BACKCHANNEL
+            elif other.last - start >= self.overlap and other.last < end:
+                kind = KIND_INTERRUPTION  # the other yielded
+            else:
+                kind = KIND_TURN
+        if other.open and other.start < start:
+            self._hold(who, start, end, kind)
+            return
+        self.tracker.segment(who, start, end, kind)
+        self._release()
+
+    def _hold(self, who, start, end, kind):
+        if self.held_count == _HELD_MAX:  # not in real speech; go on, slightly out of order
+            self.tracker.segment(who, start, end, kind)
+            return
+        i = 4 * self.held_count
+        self.held[i] = who
+        self.held[i + 1] = start
+        self.held[i + 2] = end
+        self.held[i + 3] = kind
+        self.held_count += 1
+
+    def _release(self):
+        held = self.held
+        for i in range(self.held_count):
+            j = 4 * i
+            self.tracker.segment(held[j], held[j + 1], held[j + 2], held[j + 3])
+        self.held_count = 0
+
+    def finish(self, now):
+        """End of input: close open segments (earlier onset first), then the tracker."""
+        e, c = self.parties[EMPLOYEE], self.parties[CUSTOMER]
+        order = (CUSTOMER, EMPLOYEE) if c.open and (not e.open or c.start < e.start) else (
+            EMPLOYEE, CUSTOMER)
+        for who in order:
+            me = self.parties[who]
+            if me.open:
+                self._close(who, me, self.parties[1 - who])
+        self._release()
+        self.tracker.finish(now)
