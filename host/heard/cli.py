@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heard.evaluate.command:eval_command",
         "Score predictions against a corpus's truth, with the WebRTC VAD baseline.",
     ),
+    "simulate": (
+        "heard.simulate.command:simulate",
+        "Run the firmware detector on WAV files (MicroPython unix port or CPython).",
+    ),
 }
 
 

@@ -1,0 +1,209 @@
+"""Running the firmware's file runner on a WAV file, and over a directory of them.
+
+Two engines run the same ``heardcore.simrun`` and must print the same bytes:
+
+- ``micropython`` (default): the unix port with the ESP32's Python heap
+  (``MICROPYTHON_HEAPSIZE``), ``MICROPYPATH`` the folder holding ``heardcore``;
+- ``cpython``: ``python -m heard.simulate.cpython_engine``, the firmware on CPython with the
+  ``micropython`` stand-in, viper code in ``esp32`` (32-bit wrapping) mode.
+
+Each run is a subprocess, so files run in parallel (``simulate_dir(..., jobs=N)``) and a
+crash of one run cannot take the host down. ``simulate_file`` returns a typed
+``SimulationResult``; failures raise ``HeardError`` subclasses with a hint.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import heardcore
+from heard.annotations import write_json, write_rttm
+from heard.errors import HeardError
+from heard.mpytools import find_micropython, micropython_env
+from heard.simulate.inputs import prepared_input
+from heard.simulate.protocol import EngineError, SimulationResult, parse_ndjson
+from heardcore.params import ConfigError, Params, load_json
+
+ENGINES = ("micropython", "cpython")
+# The ESP32's whole MicroPython heap without PSRAM (docs: /work/shared/FACTS.md). The unix
+# port compiles every module from source into this heap, as the ESP32 loads .py and .mpy
+# files from its filesystem: detector, runner and compiler all have to fit. (64 KiB, the
+# heap of the firmware unit tests, is too small for that: ~50 KB of modules stay resident.)
+MICROPYTHON_HEAPSIZE = "111936"
+
+
+def _memory_hint() -> str:
+    return (
+        f"the unix port runs with the ESP32's heap (-X heapsize={MICROPYTHON_HEAPSIZE}) and "
+        "ran out of it; --engine cpython tells a memory problem from a detector bug"
+    )
+
+
+def firmware_dir() -> Path:
+    """The folder that holds the ``heardcore`` package (the repository's ``firmware/``)."""
+    return Path(heardcore.__file__).resolve().parent.parent
+
+
+def load_config(path: Path) -> Params:
+    """Parameters from a JSON config file, checked on the host before any engine runs."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HeardError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise HeardError(f"{path}: config field '*': not valid UTF-8 text") from None
+    try:
+        return load_json(text)
+    except ConfigError as exc:
+        raise HeardError(f"{path}: {exc}") from None
+
+
+def engine_command(
+    engine: str, wav: Path, config: Path | None = None, frames: bool = False
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``simrun`` on ``wav`` with ``engine``."""
+    args = [str(wav)]
+    if config is not None:
+        args += ["--config", str(config)]
+    if frames:
+        args.append("--frames")
+    if engine == "micropython":
+        cmd = [find_micropython(), "-X", f"heapsize={MICROPYTHON_HEAPSIZE}", "-m",
+               "heardcore.simrun"]
+        return cmd + args, micropython_env([firmware_dir()])
+    if engine == "cpython":
+        env = dict(os.environ)
+        env["HEARD_VIPER_MODE"] = "esp32"
+        return [sys.executable, "-m", "heard.simulate.cpython_engine"] + args, env
+    raise HeardError(f"unknown engine {engine!r}", hint=f"choose one of {', '.join(ENGINES)}")
+
+
+def _crash_message(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
+
+
+def run_engine(
+    engine: str, wav: Path, config: Path | None = None, frames: bool = False,
+    timeout: float | None = None,
+) -> SimulationResult:
+    """Run one engine on a 16 kHz 16-bit WAV and parse its output."""
+    cmd, env = engine_command(engine, wav, config, frames)
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"the {engine} engine took longer than {timeout:.0f} s") from None
+    if proc.returncode not in (0, 2):
+        why = _crash_message(proc.stderr)
+        memory = "MemoryError" in proc.stderr
+        raise EngineError(
+            f"the {engine} engine crashed ({why})",
+            hint=_memory_hint() if memory else
+            "this is a firmware bug: rerun with --engine cpython for a full traceback, "
+            "and report it with the WAV file",
+        )
+    result = parse_ndjson(proc.stdout)  # an error line raises EngineError here
+    if proc.returncode != 0:
+        raise EngineError(f"the {engine} engine failed without an error line: "
+                          f"{_crash_message(proc.stderr)}")
+    result.engine = engine
+    return result
+
+
+def simulate_file(
+    path: Path, engine: str = "micropython", config: Path | None = None, frames: bool = False
+) -> SimulationResult:
+    """Run the detector on one WAV file (converted first if needed)."""
+    path = Path(path)
+    if engine not in ENGINES:
+        raise HeardError(f"unknown engine {engine!r}", hint=f"choose one of {', '.join(ENGINES)}")
+    if config is not None:
+        load_config(config)
+    with prepared_input(path) as prepared:
+        try:
+            result = run_engine(engine, prepared.path, config, frames)
+        except EngineError as exc:
+            where = config if exc.source == "config" and config is not None else path
+            raise EngineError(f"{where}: {exc.args[0]}", exc.hint, exc.source) from None
+    result.source = path
+    if prepared.notice:
+        result.notices.append(prepared.notice)
+    return result
+
+
+def write_prediction(result: SimulationResult, rttm: Path | None, json_path: Path | None,
+                     file_id: str) -> None:
+    """Write the RTTM and/or JSON prediction files of one result."""
+    if rttm is not None:
+        write_rttm(rttm, file_id, result.segments)
+    if json_path is not None:
+        write_json(json_path, result.to_json())
+
+
+@dataclass(frozen=True)
+class DirRun:
+    """What ``simulate_dir`` did: results by name, and the files that failed."""
+
+    results: dict[str, SimulationResult]
+    failures: dict[str, str]
+
+
+def simulate_dir(
+    directory: Path, out_dir: Path, engine: str = "micropython", config: Path | None = None,
+    jobs: int | None = None, progress: Callable[[str, SimulationResult | None], None] | None = None,
+) -> DirRun:
+    """Simulate every ``*.wav`` of ``directory`` into ``out_dir/NAME.rttm`` and ``.json``.
+
+    Files run ``jobs`` at a time (default: the CPU count). A file that fails is recorded in
+    ``failures`` and the others go on; ``progress(name, result or None)`` follows each file.
+    """
+    directory, out_dir = Path(directory), Path(out_dir)
+    if not directory.is_dir():
+        raise HeardError(f"{directory} is not a directory")
+    names = sorted(p.stem for p in directory.glob("*.wav") if p.is_file())
+    if not names:
+        raise HeardError(f"{directory} has no *.wav files")
+    if config is not None:
+        load_config(config)  # one error up front rather than one per file
+    if out_dir.resolve() == directory.resolve():
+        raise HeardError(
+            "the output directory is the input directory",
+            hint="predictions would overwrite a corpus's truth RTTM files; pass another --out",
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HeardError(f"cannot create {out_dir} ({exc.strerror})") from None
+
+    def one(name: str) -> SimulationResult:
+        result = simulate_file(directory / f"{name}.wav", engine, config)
+        write_prediction(result, out_dir / f"{name}.rttm", out_dir / f"{name}.json", name)
+        return result
+
+    results: dict[str, SimulationResult] = {}
+    failures: dict[str, str] = {}
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(names)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heard-simulate") as pool:
+        futures: dict[Future[SimulationResult], str] = {pool.submit(one, n): n for n in names}
+        try:
+            for future in as_completed(futures):
+                name = futures[future]
+                try:
+                    results[name] = future.result()
+                except HeardError as exc:
+                    failures[name] = str(exc)
+                if progress is not None:
+                    progress(name, results.get(name))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return DirRun(dict(sorted(results.items())), dict(sorted(failures.items())))

@@ -1,0 +1,132 @@
+"""Input WAV files for ``heard simulate``: checked, and converted when the detector needs it.
+
+The detector takes 16 kHz 16-bit PCM, mono or stereo. ``prepared_input(path)`` checks the
+header with the firmware's own reader (``heardcore.wavfile`` in inspection mode) and yields
+the path the engine should read: the file itself when it is already in that format,
+otherwise a temporary 16 kHz int16 copy (resampled with ``scipy.signal.resample_poly``,
+8/24/32-bit integer and 32/64-bit float samples converted), deleted afterwards, with a
+one-line notice saying what was done. Files the detector cannot take raise ``HeardError``
+with the reason: not a WAV, empty, truncated, more than two channels, unreadable.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from heard.errors import HeardError
+from heardcore.wavfile import FORMAT_FLOAT, FORMAT_PCM, RATE, WavError, WavReader, format_name
+
+_CONVERT_HINT = "convert it first, e.g. `ffmpeg -i IN -ac 2 -ar 16000 OUT.wav`"
+_PCM_BITS = (8, 16, 24, 32)
+_FLOAT_BITS = (32, 64)
+
+
+@dataclass(frozen=True)
+class WavInfo:
+    """What a WAV header says (``frames`` per channel, as far as the file holds them)."""
+
+    rate: int
+    channels: int
+    bits: int
+    format: int
+    frames: int
+    declared_frames: int
+    truncated: bool
+
+    @property
+    def needs_conversion(self) -> bool:
+        return not (self.format == FORMAT_PCM and self.bits == 16 and self.rate == RATE)
+
+    def describe(self) -> str:
+        kind = "float" if self.format == FORMAT_FLOAT else "PCM"
+        return f"{self.rate} Hz {self.bits}-bit {kind}"
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """The file an engine reads, and what was done to make it (None: the original)."""
+
+    path: Path
+    notice: str | None
+
+
+def inspect_wav(path: Path) -> WavInfo:
+    """Read and check a WAV header; ``HeardError`` for anything the detector cannot take."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            wav = WavReader(f, False)
+    except IsADirectoryError:
+        raise HeardError(f"{path}: is a directory, not a WAV file") from None
+    except OSError as exc:
+        raise HeardError(f"{path}: cannot read ({exc.strerror})") from None
+    except WavError as exc:
+        if str(exc).startswith("not a WAV file"):
+            raise HeardError(f"{path}: {exc}", hint=_CONVERT_HINT) from None
+        raise HeardError(f"{path}: unreadable WAV ({exc})", hint=_CONVERT_HINT) from None
+    info = WavInfo(wav.rate, wav.channels, wav.bits, wav.format, wav.frames,
+                   wav.declared_frames, wav.truncated)
+    if info.truncated:
+        raise HeardError(
+            f"{path}: truncated: the header declares {info.declared_frames / info.rate:.2f} s "
+            f"of audio, the file holds {info.frames / info.rate:.2f} s",
+            hint="the file was cut off (an interrupted copy or recording); copy it again",
+        )
+    if info.frames == 0:
+        raise HeardError(f"{path}: empty: the WAV file has no samples")
+    if info.channels > 2:
+        raise HeardError(
+            f"{path}: {info.channels} channels; the detector takes 1 or 2",
+            hint="keep the employee-facing and customer-facing channels, "
+                 "e.g. `sox IN OUT.wav remix 1 2`",
+        )
+    allowed = _FLOAT_BITS if info.format == FORMAT_FLOAT else _PCM_BITS
+    if info.bits not in allowed:
+        raise HeardError(
+            f"{path}: {info.bits}-bit {format_name(info.format)} samples are not supported",
+            hint=_CONVERT_HINT,
+        )
+    return info
+
+
+def convert_to_detector_format(path: Path, info: WavInfo, out: Path) -> None:
+    """Write ``path`` as 16 kHz int16 PCM to ``out`` (resampled and requantized)."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+    except (OSError, RuntimeError) as exc:  # LibsndfileError is a RuntimeError
+        raise HeardError(f"{path}: cannot read audio ({exc})", hint=_CONVERT_HINT) from None
+    if rate != RATE:
+        g = gcd(int(rate), RATE)
+        samples = resample_poly(samples, RATE // g, int(rate) // g, axis=0)
+    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+    soundfile.write(str(out), pcm, RATE, subtype="PCM_16", format="WAV")
+
+
+@contextmanager
+def prepared_input(path: Path) -> Iterator[PreparedInput]:
+    """The WAV an engine should read for ``path``; a converted copy is deleted on exit."""
+    path = Path(path)
+    info = inspect_wav(path)
+    if not info.needs_conversion:
+        yield PreparedInput(path, None)
+        return
+    changes = []
+    if info.rate != RATE:
+        changes.append(f"resampled {info.rate} Hz to {RATE} Hz")
+    if info.format != FORMAT_PCM or info.bits != 16:
+        kind = "float" if info.format == FORMAT_FLOAT else "PCM"
+        changes.append(f"converted {info.bits}-bit {kind} to 16-bit PCM")
+    with tempfile.TemporaryDirectory(prefix="heard-simulate-") as tmp:
+        converted = Path(tmp) / (path.stem + ".16k.wav")
+        convert_to_detector_format(path, info, converted)
+        yield PreparedInput(converted, f"{path.name}: {', '.join(changes)}")
