@@ -216,7 +216,10 @@ def test_bad_config_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixtur
     wav.write_bytes(_wav_bytes([0] * 1600))
     assert main(["simulate", str(wav), "--config", str(config)]) == 1
     err = capsys.readouterr().err
-    assert err == f"error: {config}: config field 'vad_on_db10': 5 is outside 20..300\n"
+    assert err == (
+        f"error: {config}: config field 'vad_on_db10': 5 is outside 20..300\n"
+        "  hint: `heard params` lists every parameter with its range\n"
+    )
 
 
 @pytest.mark.micropython

@@ -95,18 +95,20 @@ def correlate(signs0, signs1, state, cfg) -> int:
     lags = c[1]
     shift = c[3]
     base = 11  # STATE_WORDS
+    terms = (n - 2 * lags + 1) >> 1
     k = 0 - lags
     while k <= lags:
-        same = 0
-        terms = 0
+        # Count sign mismatches over every second sample; correlation = terms - 2 * mismatches.
+        differ = 0
         i = lags
+        j = lags + k
         while i < n - lags:
-            same += 1 - (a[i] ^ b[i + k])
-            terms += 1
+            differ += a[i] ^ b[j]
             i += 2
+            j += 2
         idx = base + k + lags
         old = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
-        corr = ((same << 1) - terms) << 4
+        corr = (terms - (differ << 1)) << 4
         st[idx] = old + ((corr - old) >> shift)
         k += 1
     pos = 0 - (1 << 20)

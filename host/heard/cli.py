@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heard.evaluate.command:baseline",
         "Write predictions of a reference predictor (trivial, energy) for a corpus.",
     ),
+    "params": (
+        "heard.params_command:params_command",
+        "List the detector's parameters, or check a config file.",
+    ),
     "eval": (
         "heard.evaluate.command:eval_command",
         "Score predictions against a corpus's truth, with the WebRTC VAD baseline.",

@@ -24,23 +24,23 @@ from pathlib import Path
 
 import heardcore
 from heard.annotations import write_json, write_rttm
+from heard.config import load_config
 from heard.errors import HeardError
 from heard.mpytools import find_micropython, micropython_env
 from heard.simulate.inputs import prepared_input
 from heard.simulate.protocol import EngineError, SimulationResult, parse_ndjson
-from heardcore.params import ConfigError, Params, load_json
 
 ENGINES = ("micropython", "cpython")
-# The ESP32's whole MicroPython heap without PSRAM (docs: /work/shared/FACTS.md). The unix
-# port compiles every module from source into this heap, as the ESP32 loads .py and .mpy
-# files from its filesystem: detector, runner and compiler all have to fit. (64 KiB, the
-# heap of the firmware unit tests, is too small for that: ~50 KB of modules stay resident.)
-MICROPYTHON_HEAPSIZE = "111936"
+# The unix port compiles every module into its heap, as the ESP32 loads .py and .mpy files
+# into its own. The detector with its modules fits 64 KiB (tests/firmware/test_detector.py
+# runs there); this WAV runner, which never ships to a device, adds ~13 KB of its own code.
+# 80 KiB keeps the simulation well inside the ESP32's 111,936-byte heap.
+MICROPYTHON_HEAPSIZE = "80k"
 
 
 def _memory_hint() -> str:
     return (
-        f"the unix port runs with the ESP32's heap (-X heapsize={MICROPYTHON_HEAPSIZE}) and "
+        f"the unix port runs with -X heapsize={MICROPYTHON_HEAPSIZE} (under the ESP32's heap) and "
         "ran out of it; --engine cpython tells a memory problem from a detector bug"
     )
 
@@ -48,21 +48,6 @@ def _memory_hint() -> str:
 def firmware_dir() -> Path:
     """The folder that holds the ``heardcore`` package (the repository's ``firmware/``)."""
     return Path(heardcore.__file__).resolve().parent.parent
-
-
-def load_config(path: Path) -> Params:
-    """Parameters from a JSON config file, checked on the host before any engine runs."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise HeardError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise HeardError(f"{path}: config field '*': not valid UTF-8 text") from None
-    try:
-        return load_json(text)
-    except ConfigError as exc:
-        raise HeardError(f"{path}: {exc}") from None
 
 
 def engine_command(

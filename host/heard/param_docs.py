@@ -1,0 +1,162 @@
+"""Units and meanings of the detector parameters, for `heard params` and docs/PARAMETERS.md.
+
+The values, defaults and ranges live in ``firmware/heardcore/params.py`` (the device needs
+them); the prose lives here so that it costs the device no heap. A test keeps the names
+of the two tables equal.
+"""
+
+PARAM_DOCS: dict[str, tuple[str, str]] = {
+    "frame_ms": (
+        "ms",
+        "analysis frame length (160 samples at 16 kHz)",
+    ),
+    "highpass_shift": (
+        "shift",
+        "two one-pole high-pass stages with leak 2**-k: k=4 cuts below ~160 Hz (HVAC, DC)",
+    ),
+    "gain_bits": (
+        "bits",
+        "I2S 32-bit slot to int16 gain on the device: 6 dB per bit",
+    ),
+    "level_smooth_permille": (
+        "1/1000",
+        "share of each new frame level in the smoothed level the VAD sees (1000: none)",
+    ),
+    "floor_rise_db10_per_s": (
+        "0.1 dB/s",
+        "how fast the noise floor follows rising noise",
+    ),
+    "floor_fall_shift": (
+        "shift",
+        "the noise floor falls toward a quieter frame by 1/2**k of the gap per frame",
+    ),
+    "floor_startup_rise_db10_per_s": (
+        "0.1 dB/s",
+        "noise floor rise during start-up, so a device switched on in noise settles fast",
+    ),
+    "floor_startup_ms": (
+        "ms",
+        "length of the start-up",
+    ),
+    "vad_on_db10": (
+        "0.1 dB",
+        "level above the noise floor that starts speech",
+    ),
+    "vad_off_db10": (
+        "0.1 dB",
+        "level above the noise floor that keeps speech",
+    ),
+    "vad_hangover_ms": (
+        "ms",
+        "speech continues this long after the level drops",
+    ),
+    "min_speech_ms": (
+        "ms",
+        "shorter segments are not speech",
+    ),
+    "tdoa_max_lag": (
+        "samples",
+        (
+            "largest arrival-time difference searched: mic spacing / 343 m/s * 16 kHz (0: "
+            "off)"
+        ),
+    ),
+    "tdoa_min_lag": (
+        "samples",
+        "lags within +-this carry no direction (coincident capsules, diffuse noise)",
+    ),
+    "cue_smooth_shift": (
+        "shift",
+        "correlation and level difference are smoothed by 1/2**k per frame (3: ~80 ms)",
+    ),
+    "tdoa_weight_permille": (
+        "1/1000",
+        "weight of the arrival-time cue",
+    ),
+    "tdoa_unit_permille": (
+        "1/1000",
+        "sign correlation that counts as one unit of evidence",
+    ),
+    "level_weight_permille": (
+        "1/1000",
+        "weight of the level-difference cue",
+    ),
+    "level_unit_db10": (
+        "0.1 dB",
+        "channel level difference that counts as one unit of evidence",
+    ),
+    "level_mid_db10": (
+        "0.1 dB",
+        (
+            "channel 0 - channel 1 level at which both parties are equally likely "
+            "(calibration)"
+        ),
+    ),
+    "switch_margin_permille": (
+        "1/1000",
+        "evidence against the current speaker needed to count toward a switch",
+    ),
+    "switch_ms": (
+        "ms",
+        "evidence must hold this long to switch speakers",
+    ),
+    "both_ratio_permille": (
+        "1/1000",
+        (
+            "the other party overlaps when its correlation peak reaches this share of the "
+            "current speaker's"
+        ),
+    ),
+    "both_min_corr_permille": (
+        "1/1000",
+        (
+            "least sign correlation of the other party for an overlap (1000: overlap "
+            "detection off)"
+        ),
+    ),
+    "peak_decay_db10_per_s": (
+        "0.1 dB/s",
+        "how fast the speech peak level decays",
+    ),
+    "distant_drop_db10": (
+        "0.1 dB",
+        "speech this far below the recent speech peak is a distant talker, not a party",
+    ),
+    "mono_adapt_shift": (
+        "shift",
+        "mono: speech-level clusters adapt by 1/2**k",
+    ),
+    "turn_bridge_ms": (
+        "ms",
+        "pauses shorter than this do not end a segment",
+    ),
+    "interrupt_overlap_ms": (
+        "ms",
+        (
+            "an onset during the other's speech is an interruption when the other carries on "
+            "this long past it ..."
+        ),
+    ),
+    "interrupt_hold_ms": (
+        "ms",
+        "... and the newcomer keeps talking this long (or outlasts the other)",
+    ),
+    "backchannel_max_ms": (
+        "ms",
+        (
+            "a listener utterance shorter than this that the speaker talks through is a "
+            "backchannel"
+        ),
+    ),
+    "conversation_idle_ms": (
+        "ms",
+        "a conversation ends after this long without customer speech",
+    ),
+    "low_snr_db10": (
+        "0.1 dB",
+        (
+            "conversations whose speech is less than this above the noise get the low-SNR "
+            "flag"
+        ),
+    ),
+}

@@ -1,0 +1,284 @@
+"""The detector's floating-point reference model: docs/DETECTOR.md sections 1-5 in numpy.
+
+``reference_frames(samples, params)`` computes, per 10 ms frame and in float64, the
+quantities the firmware reports as its frame fields (``heardcore.detector.FRAME_FIELDS``),
+in the same units except for the fixed-point scaling: levels and floors in dB (not dB Q8),
+``tdoa`` in x16 of sign-correlation counts (smoothed), ``evidence`` in units of evidence
+(not Q8), decisions as booleans. It is written from the specification, with exact
+arithmetic where the firmware shifts and rounds; parameters are the firmware's own
+``heardcore.params.Params``, so the two models never disagree on defaults.
+
+The filters and the correlation are vectorised (``scipy.signal.lfilter``, frames by
+reshape); the recursive trackers (noise floor, voice activity, speech peak, speaker
+hysteresis, mono clusters) are plain loops over frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy.signal import lfilter
+
+from heardcore.params import Params  # importable: `heard` installed the micropython stand-in
+
+RATE = 16000
+MONO_SPLIT_DB = 12.0  # the quieter mono cluster starts this far below the louder one
+FIELDS = (
+    "level0", "level1", "floor0", "floor1", "vad0", "vad1", "speech", "near", "tdoa",
+    "evidence", "employee", "customer",
+)
+
+
+def as_params(params: Params | Mapping[str, int] | None) -> Params:
+    """``Params`` as given, or the defaults updated with a mapping of overrides."""
+    if params is None:
+        return Params()
+    if isinstance(params, Params):
+        return params
+    return Params(dict(params))
+
+
+def frame_length(p: Params) -> int:
+    """Samples per channel per frame (160 at 10 ms)."""
+    return RATE * p.frame_ms // 1000
+
+
+def _as_frames(samples: np.ndarray, n: int) -> np.ndarray:
+    """int16 samples (n,) or (n, channels) as float64 (channels, frames, n); a final partial
+    frame is padded with zeros, as the file runner does."""
+    x = np.asarray(samples)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] not in (1, 2):
+        raise ValueError(f"samples must be (n,) or (n, 1 or 2 channels), not {x.shape}")
+    frames = -(-x.shape[0] // n)
+    padded = np.zeros((frames * n, x.shape[1]))
+    padded[: x.shape[0]] = x
+    return padded.T.reshape(x.shape[1], frames, n)
+
+
+# --- 1. front end ---------------------------------------------------------------------------
+
+
+def highpass(x: np.ndarray, shift: int) -> np.ndarray:
+    """Two one-pole stages ``y[t] = y[t-1] - y[t-1] / 2**shift + (u[t] - u[t-1])``, state 0."""
+    keep = 1.0 - 2.0**-shift
+    stage1 = lfilter([1.0, -1.0], [1.0, -keep], x)
+    return np.asarray(lfilter([1.0, -1.0], [1.0, -keep], stage1))
+
+
+def frame_levels(y: np.ndarray) -> np.ndarray:
+    """``20 log10(mean |y|)`` per frame (rows of ``y``), floored at 0 dB."""
+    mean = np.abs(y).mean(axis=-1)
+    with np.errstate(divide="ignore"):
+        level = 20.0 * np.log10(mean)
+    return np.maximum(level, 0.0)  # also turns log10(0) = -inf into 0 dB
+
+
+# --- 2. voice activity ----------------------------------------------------------------------
+
+
+def smoothed_levels(levels: np.ndarray, p: Params) -> np.ndarray:
+    """``S += (L - S) * level_smooth``, starting from the first frame's level."""
+    share = p.level_smooth_permille / 1000.0
+    if share == 1.0 or levels.size == 0:
+        return levels.copy()
+    out, _ = lfilter([share], [1.0, share - 1.0], levels, zi=[(1.0 - share) * levels[0]])
+    return np.asarray(out)
+
+
+def voice_activity(levels: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray]:
+    """One channel's noise floor (dB) and speech flag per frame."""
+    smooth = smoothed_levels(levels, p)
+    frames_per_s = 1000.0 / p.frame_ms
+    rise = p.floor_rise_db10_per_s / 10.0 / frames_per_s
+    startup_rise = p.floor_startup_rise_db10_per_s / 10.0 / frames_per_s
+    fall = 2.0**-p.floor_fall_shift
+    vad_on, vad_off = p.vad_on_db10 / 10.0, p.vad_off_db10 / 10.0
+    floor = np.zeros(levels.size)
+    speech = np.zeros(levels.size, dtype=bool)
+    noise = float(levels[0]) if levels.size else 0.0
+    on = False
+    since = 0  # frames since the SNR last held the speech on
+    for f, s in enumerate(smooth.tolist()):
+        if s < noise:
+            noise += (s - noise) * fall
+        elif f * p.frame_ms < p.floor_startup_ms:
+            noise += startup_rise
+        else:
+            noise += rise
+        snr = s - noise
+        if snr > vad_on or (on and snr > vad_off):
+            on = True
+            since = 0
+        elif on:
+            since += 1
+            on = since * p.frame_ms <= p.vad_hangover_ms  # the hangover
+        floor[f] = noise
+        speech[f] = on
+    return floor, speech
+
+
+# --- 3. distant-talker gate -----------------------------------------------------------------
+
+
+def near_talk(top: np.ndarray, speech: np.ndarray, p: Params) -> np.ndarray:
+    """Frames whose louder channel is within ``distant_drop`` of the decaying speech peak."""
+    decay = p.peak_decay_db10_per_s / 10.0 * p.frame_ms / 1000.0
+    drop = p.distant_drop_db10 / 10.0
+    near = np.zeros(top.size, dtype=bool)
+    peak = 0.0
+    for f, (level, talk) in enumerate(zip(top.tolist(), speech.tolist(), strict=True)):
+        peak = max(peak - decay, 0.0)
+        if talk and level > peak:
+            peak = level
+        near[f] = level > peak - drop
+    return near
+
+
+# --- 4. attribution, stereo -----------------------------------------------------------------
+
+
+def correlation(y0: np.ndarray, y1: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray, int]:
+    """Smoothed sign cross-correlation: (pos, neg, terms) per frame; ``tdoa = pos - neg``.
+
+    ``y0``, ``y1`` are the high-passed channels as (frames, n).
+    """
+    lags, least = p.tdoa_max_lag, p.tdoa_min_lag
+    n = y0.shape[1]
+    t = np.arange(lags, n - lags, 2)
+    s0 = (y0 >= 0)[:, t]
+    s1 = y1 >= 0
+    same = np.stack([(s0 == s1[:, t + k]).sum(axis=1) for k in range(-lags, lags + 1)], axis=1)
+    corr = 16.0 * (2.0 * same - t.size)  # (frames, 2K+1), column j is lag j - K
+    share = 2.0**-p.cue_smooth_shift
+    acc = lfilter([share], [1.0, share - 1.0], corr, axis=0)
+    pos = acc[:, lags + least:].max(axis=1)
+    neg = acc[:, : lags - least + 1].max(axis=1)
+    return pos, neg, int(t.size)
+
+
+def attribute_stereo(
+    level0: np.ndarray, level1: np.ndarray, talk: np.ndarray, pos: np.ndarray,
+    neg: np.ndarray, terms: int, p: Params,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evidence (held between attributed frames), employee, customer per frame.
+
+    ``talk`` marks the frames that are attributed: speech and near talk.
+    """
+    tdoa_gain = (p.tdoa_weight_permille / 1000.0) / (16.0 * terms * p.tdoa_unit_permille / 1000.0)
+    level_gain = (p.level_weight_permille / 1000.0) / (p.level_unit_db10 / 10.0)
+    mid = p.level_mid_db10 / 10.0
+    smooth = 2.0**-p.cue_smooth_shift
+    margin = p.switch_margin_permille / 1000.0
+    need = p.switch_ms / p.frame_ms
+    both_ratio = p.both_ratio_permille / 1000.0
+    both_min = 16.0 * terms * p.both_min_corr_permille / 1000.0
+    frames = level0.size
+    evidence = np.zeros(frames)
+    employee = np.zeros(frames, dtype=bool)
+    customer = np.zeros(frames, dtype=bool)
+    current = 0  # 0: employee, 1: customer
+    count = 0  # consecutive attributed frames of evidence against the current speaker
+    diff = 0.0
+    last = 0.0
+    for f in np.flatnonzero(talk).tolist():
+        fresh = f == 0 or not (employee[f - 1] or customer[f - 1])  # nobody talked before
+        if fresh:
+            diff = float(level0[f] - level1[f])
+            count = 0
+        else:
+            diff += (float(level0[f] - level1[f]) - diff) * smooth
+        tdoa = float(pos[f] - neg[f])
+        last = tdoa * tdoa_gain + (diff - mid) * level_gain
+        against = last if current == 1 else -last
+        if against > margin:
+            count += 1
+            if count >= (1 if fresh else need):
+                current = 1 - current
+                count = 0
+        else:
+            count = 0
+        mine, other = (pos[f], neg[f]) if current == 0 else (neg[f], pos[f])
+        both = other >= both_min and mine > 0 and other >= both_ratio * mine
+        employee[f] = current == 0 or both
+        customer[f] = current == 1 or both
+        evidence[f] = last
+    # Between attributed frames the frame field holds the last evidence (0 before any).
+    held = np.maximum.accumulate(np.where(talk, np.arange(frames), -1))
+    evidence = np.where(held >= 0, evidence[np.maximum(held, 0)], 0.0)
+    return evidence, employee, customer
+
+
+# --- 5. attribution, mono -------------------------------------------------------------------
+
+
+def attribute_mono(top: np.ndarray, talk: np.ndarray, p: Params) -> np.ndarray:
+    """Employee flag per attributed frame (the louder of two adaptive level clusters)."""
+    rate = 2.0**-p.mono_adapt_shift
+    employee = np.zeros(top.size, dtype=bool)
+    high = low = 0.0
+    started = False
+    for f in np.flatnonzero(talk).tolist():
+        level = float(top[f])
+        if not started:
+            high, low, started = level, level - MONO_SPLIT_DB, True
+        if level > (high + low) / 2.0:
+            employee[f] = True
+            high += (level - high) * rate
+        else:
+            low += (level - low) * rate
+    return employee
+
+
+# --- the whole model ------------------------------------------------------------------------
+
+
+def reference_frames(
+    samples: np.ndarray, params: Params | Mapping[str, int] | None = None
+) -> dict[str, np.ndarray]:
+    """Every frame's reference values: ``FIELDS`` -> array of one value per frame.
+
+    ``samples`` is int16 (or any integer-valued array), shape (n,) or (n, channels) with
+    channel 0 employee-facing; a final partial frame is padded with zeros. Levels and floors
+    are dB, ``tdoa`` x16 sign-correlation counts, ``evidence`` units of evidence; ``vad0``,
+    ``vad1``, ``speech``, ``near``, ``employee``, ``customer`` are booleans. Mono input
+    reports 0 for ``level1``, ``floor1``, ``tdoa`` and ``evidence``, as the firmware does.
+    """
+    p = as_params(params)
+    x = _as_frames(samples, frame_length(p))
+    channels, frames, n = x.shape
+    if frames == 0:
+        return {name: np.zeros(0, dtype=float if "level" in name or "floor" in name
+                                or name in ("tdoa", "evidence") else bool) for name in FIELDS}
+    y = highpass(x.reshape(channels, frames * n), p.highpass_shift).reshape(x.shape)
+    levels = [frame_levels(y[c]) for c in range(channels)]
+    vads = [voice_activity(levels[c], p) for c in range(channels)]
+    zeros = np.zeros(frames)
+    out: dict[str, Any] = {
+        "level0": levels[0], "floor0": vads[0][0], "vad0": vads[0][1],
+        "level1": zeros.copy(), "floor1": zeros.copy(), "vad1": np.zeros(frames, dtype=bool),
+        "tdoa": zeros.copy(), "evidence": zeros.copy(),
+    }
+    if channels == 2:
+        out.update(level1=levels[1], floor1=vads[1][0], vad1=vads[1][1])
+    speech = out["vad0"] | out["vad1"]
+    top = np.maximum(out["level0"], out["level1"])
+    near = near_talk(top, speech, p)
+    talk = speech & near
+    if channels == 2:
+        if p.tdoa_max_lag > 0:
+            pos, neg, terms = correlation(y[0], y[1], p)
+        else:
+            pos, neg, terms = zeros, zeros, (n + 1) // 2
+        evidence, employee, customer = attribute_stereo(
+            out["level0"], out["level1"], talk, pos, neg, terms, p
+        )
+        out.update(tdoa=pos - neg, evidence=evidence, employee=employee, customer=customer)
+    else:
+        employee = attribute_mono(top, talk, p)
+        out.update(employee=employee, customer=talk & ~employee)
+    out.update(speech=speech, near=near)
+    return {name: np.asarray(out[name]) for name in FIELDS}
