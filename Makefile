@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 demo: $(STAMP)
 	$(BIN)/heard synth --out $(DEMO_DIR)/corpus --n 4 --seed 7
-	$(BIN)/heard baseline $(DEMO_DIR)/corpus --out $(DEMO_DIR)/energy --kind energy
-	$(BIN)/heard eval $(DEMO_DIR)/corpus $(DEMO_DIR)/energy
-	@echo "demo corpus, predictions and scores are in $(DEMO_DIR)/"
+	$(BIN)/heard simulate $(DEMO_DIR)/corpus --out $(DEMO_DIR)/detector
+	$(BIN)/heard eval $(DEMO_DIR)/corpus $(DEMO_DIR)/detector
+	@echo "demo corpus, firmware detector output and scores are in $(DEMO_DIR)/"
 
 test: $(STAMP)
 	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) -q

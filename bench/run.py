@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import detector_bench
 import soundfile
 
 from heard.mpytools import find_micropython, micropython_env
@@ -78,21 +79,29 @@ def bench_kernels() -> str:
     return "\n".join(lines)
 
 
-def record(section: str, body: str) -> None:
+def record(doc: Path, section: str, body: str) -> None:
     stamp = f"_Measured {datetime.date.today().isoformat()} on {machine()}._"
     block = f"<!-- bench:{section} -->\n{stamp}\n\n{body}\n<!-- /bench:{section} -->"
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    text = doc.read_text() if doc.exists() else f"# {doc.stem.title()}\n"
     pattern = re.compile(rf"<!-- bench:{section} -->.*?<!-- /bench:{section} -->", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
     else:
         text = text.rstrip("\n") + f"\n\n## {section}\n\n{block}\n"
-    DOC.write_text(text)
+    doc.write_text(text)
 
 
-BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
-    "Corpus synthesis": lambda a: bench_synth(a.n, a.seed),
-    "Firmware kernels on the unix port": lambda a: bench_kernels(),
+ACCURACY_DOC = ROOT / "docs" / "ACCURACY.md"
+
+# name -> (document, what to run); each writes its own section of its document.
+BENCHES: dict[str, tuple[Path, Callable[[argparse.Namespace], str]]] = {
+    "Corpus synthesis": (DOC, lambda a: bench_synth(a.n, a.seed)),
+    "Firmware kernels on the unix port": (DOC, lambda a: bench_kernels()),
+    "Detector speed on the unix port": (DOC, lambda a: detector_bench.speed()),
+    "Detector load on an ESP32 (estimate)": (DOC, lambda a: detector_bench.esp32_load()),
+    "Detector memory": (DOC, lambda a: detector_bench.memory()),
+    "Detector accuracy on held-out synthetic corpora": (
+        ACCURACY_DOC, lambda a: detector_bench.accuracy(a.accuracy_n)),
 }
 
 
@@ -100,19 +109,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--n", type=int, default=20, help="files to synthesize")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--accuracy-n", type=int, default=30, help="files per accuracy corpus")
     parser.add_argument("--only", choices=sorted(BENCHES), help="run one benchmark")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
-    for name, bench in BENCHES.items():
+    for name, (doc, bench) in BENCHES.items():
         if args.only and name != args.only:
             continue
         print(f"== {name}", flush=True)
         body = bench(args)
         print(body, flush=True)
         if not args.no_record:
-            record(name, body)
-    if not args.no_record:
-        print(f"recorded in {DOC.relative_to(ROOT)}")
+            record(doc, name, body)
+            print(f"(recorded in {doc.relative_to(ROOT)})", flush=True)
     return 0
 
 

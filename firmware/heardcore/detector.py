@@ -55,6 +55,7 @@ class Detector:
         self.mono_started = False
         self.was_talk = 0
         self.switch_frames = params.switch_ms // params.frame_ms
+        self.mono_split = params.mono_split_db10 * 256 // 10
 
     def process(self, pcm):
         """Analyse one frame: ``frame_samples * channels`` int16 samples, interleaved."""
@@ -99,7 +100,7 @@ class Detector:
         elif speech and near:
             if not self.mono_started:
                 self.attr_state[attribution.S_HIGH] = top
-                self.attr_state[attribution.S_LOW] = top - 3072  # 12 dB below
+                self.attr_state[attribution.S_LOW] = top - self.mono_split
                 self.mono_started = True
             who = attribution.decide_mono(self.attr_state, top, self.attr_cfg)
             employee = 1 if who == EMPLOYEE else 0

@@ -37,6 +37,7 @@ SPEC = (
     ('peak_decay_db10_per_s', 20, 1, 500),
     ('distant_drop_db10', 200, 30, 600),
     ('mono_adapt_shift', 6, 2, 10),
+    ('mono_split_db10', 120, 10, 300),
     ('turn_bridge_ms', 300, 0, 2000),
     ('interrupt_overlap_ms', 300, 100, 2000),
     ('interrupt_hold_ms', 1000, 200, 5000),

@@ -126,6 +126,10 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "shift",
         "mono: speech-level clusters adapt by 1/2**k",
     ),
+    "mono_split_db10": (
+        "0.1 dB",
+        "mono: the quieter cluster starts this far below the first near speech",
+    ),
     "turn_bridge_ms": (
         "ms",
         "pauses shorter than this do not end a segment",
