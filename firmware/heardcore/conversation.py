@@ -55,14 +55,16 @@ class Tracker:
             sink.interruption(who, start)
         elif kind == KIND_BACKCHANNEL:
             sink.backchannel(who, start)
-        if who == CUSTOMER and not self.active:
-            self._open(start)
+        if who == CUSTOMER:
+            if not self.active:
+                self._open(start)
+                self.last_customer_end = end
+            elif end > self.last_customer_end:
+                self.last_customer_end = end
         if self.active and start <= self.last_customer_end + self.idle:
             self._add(who, start, end, kind)
         else:
             self._solo(start, end)
-        if who == CUSTOMER and end > self.last_customer_end:
-            self.last_customer_end = end
 
     def overlap(self, ms):
         """Both parties were heard for ``ms`` (called per frame by the detector)."""
@@ -74,8 +76,12 @@ class Tracker:
             self.snr_sum += snr_db
             self.snr_frames += 1
 
-    def tick(self, now):
+    def tick(self, now, customer_onset):
+        """Close the conversation after the idle time; ``customer_onset`` is the start of the
+        customer's segment still open (not yet reported), or -1."""
         if self.active and now - self.last_customer_end > self.idle:
+            if 0 <= customer_onset <= self.last_customer_end + self.idle:
+                return  # the customer is talking again in time; the segment arrives later
             self._close()
 
     def finish(self, now):

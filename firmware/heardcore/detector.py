@@ -114,7 +114,6 @@ class Detector:
             if employee and customer:
                 self.tracker.overlap(self.frame_ms)
         self.turns.update(now, employee, customer)
-        self.tracker.tick(now)
         self.level0 = level0
         self.level1 = level1
         self.vad0 = vad0

@@ -53,6 +53,8 @@ class TurnTaker:
         """Advance to the frame ending at ``now_ms`` with who was heard in it."""
         self._step(EMPLOYEE, employee, now_ms)
         self._step(CUSTOMER, customer, now_ms)
+        cus = self.parties[CUSTOMER]
+        self.tracker.tick(now_ms, cus.start if cus.open else -1)
 
     def _step(self, who, active, now):
         me = self.parties[who]

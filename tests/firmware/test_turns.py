@@ -1,0 +1,145 @@
+"""Turn-taking and conversation rules on scripted activity (CPython and MicroPython).
+
+A script is a list of (start_ms, end_ms, party) stretches of activity; frames are 10 ms.
+"""
+
+from heardcore.conversation import Tracker
+from heardcore.events import CUSTOMER, EMPLOYEE, Sink
+from heardcore.params import Params
+from heardcore.turns import TurnTaker
+
+E = EMPLOYEE
+C = CUSTOMER
+
+
+class Log(Sink):
+    def __init__(self):
+        self.segments = []
+        self.interruptions = []
+        self.backchannels = []
+        self.conversations = []
+        self.solo = []
+
+    def segment(self, party, start_ms, end_ms):
+        self.segments.append((party, start_ms, end_ms))
+
+    def interruption(self, by, time_ms):
+        self.interruptions.append((by, time_ms))
+
+    def backchannel(self, by, time_ms):
+        self.backchannels.append((by, time_ms))
+
+    def conversation(self, conv):
+        self.conversations.append({
+            "start": conv.start_ms, "end": conv.end_ms, "talk": list(conv.talk_ms),
+            "turns": conv.turns, "switches": conv.switches,
+            "interruptions": list(conv.interruptions), "backchannels": list(conv.backchannels),
+            "monologue": conv.longest_employee_monologue_ms,
+            "story": conv.longest_customer_story_ms, "latency": conv.median_latency_ms,
+            "latencies": conv.latency_count, "ratio": conv.talk_ratio_permille(),
+        })
+
+    def employee_only(self, start_ms, end_ms, talk_ms):
+        self.solo.append((start_ms, end_ms, talk_ms))
+
+
+def play(script, overrides=None):
+    params = Params(overrides)
+    log = Log()
+    tracker = Tracker(params, log)
+    turns = TurnTaker(params, tracker)
+    end = 0
+    for start, stop, _ in script:
+        if stop > end:
+            end = stop
+    end += 12000
+    for now in range(10, end + 10, 10):
+        employee = customer = False
+        for start, stop, party in script:
+            if start < now <= stop:
+                if party == E:
+                    employee = True
+                else:
+                    customer = True
+        turns.update(now, employee, customer)
+    turns.finish(end + 10)
+    return log
+
+
+def test_short_pauses_are_bridged_and_long_ones_split():
+    log = play([(1000, 2000, E), (2200, 3000, E), (3500, 4000, E)])
+    assert log.segments == [(E, 1000, 3000), (E, 3500, 4000)]
+
+
+def test_blips_shorter_than_min_speech_are_dropped():
+    log = play([(1000, 1040, C), (2000, 3000, C)])
+    assert log.segments == [(C, 2000, 3000)]
+
+
+def test_backchannel_inside_a_turn():
+    log = play([(1000, 5000, E), (2000, 2400, C)])
+    assert log.backchannels == [(C, 2000)] and log.interruptions == []
+    conv = log.conversations[0]
+    assert conv["backchannels"] == [0, 1] and conv["turns"] == 1
+    assert conv["monologue"] == 4000  # the backchannel does not break the monologue
+
+
+def test_interruption_when_the_newcomer_takes_over():
+    # The customer starts 600 ms before the employee stops and talks on for 2 s.
+    log = play([(1000, 4000, E), (3400, 6000, C)])
+    assert log.interruptions == [(C, 3400)] and log.backchannels == []
+    assert log.conversations[0]["interruptions"] == [0, 1]
+
+
+def test_short_overlap_is_not_an_interruption():
+    log = play([(1000, 4000, E), (3900, 6000, C)], {"interrupt_overlap_ms": 300})
+    assert log.interruptions == []
+
+
+def test_segments_reach_the_tracker_in_onset_order():
+    # The backchannel closes before the long turn it sits in; the sink still gets onset order.
+    log = play([(1000, 6000, E), (2000, 2300, C), (3000, 3300, C)])
+    assert [s[1] for s in log.segments] == [1000, 2000, 3000]
+
+
+def test_greeting_starts_the_conversation_and_latency_is_measured():
+    script = [
+        (1000, 2000, E),  # greeting, before the customer says anything
+        (2500, 4000, C),
+        (4600, 6000, E),  # 600 ms after the customer stopped
+        (6200, 7000, C),
+        (7400, 9000, E),  # 400 ms
+        (9300, 9600, C),
+        (10300, 11000, E),  # 700 ms
+    ]
+    log = play(script)
+    conv = log.conversations[0]
+    assert conv["start"] == 1000 and conv["end"] == 11000
+    assert conv["turns"] == 7 and conv["switches"] == 6
+    assert conv["latencies"] == 3
+    assert conv["latency"] == 625  # median 600 ms, in its 50 ms histogram bin (600..650)
+    assert conv["talk"] == [1000 + 1400 + 1600 + 700, 1500 + 800 + 300]
+    assert conv["ratio"] == (4700 * 1000 + 3650) // 7300
+    assert log.solo == []
+
+
+def test_employee_alone_is_reported_apart_from_conversations():
+    script = [(1000, 3000, E), (3500, 4000, E), (20000, 21000, E), (21500, 23000, C)]
+    log = play(script)
+    assert log.solo == [(1000, 4000, 2500)]
+    assert len(log.conversations) == 1 and log.conversations[0]["start"] == 20000
+
+
+def test_idle_time_splits_conversations():
+    script = [(1000, 2000, C), (2500, 3000, E), (12000, 13000, C)]
+    log = play(script, {"conversation_idle_ms": 8000})
+    assert [(c["start"], c["end"]) for c in log.conversations] == [(1000, 3000), (12000, 13000)]
+    log = play(script, {"conversation_idle_ms": 10000})
+    assert len(log.conversations) == 1
+
+
+def test_longest_story_and_monologue():
+    script = [(1000, 2000, E), (2500, 9000, C), (4000, 4300, E), (9500, 10000, E)]
+    conv = play(script).conversations[0]
+    assert conv["story"] == 6500 and conv["monologue"] == 1000
+    assert conv["backchannels"] == [1, 0]
