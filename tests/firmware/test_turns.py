@@ -49,7 +49,7 @@ def play(script, overrides=None):
     tracker = Tracker(params, log)
     turns = TurnTaker(params, tracker)
     end = 0
-    for start, stop, _ in script:
+    for _, stop, _ in script:
         if stop > end:
             end = stop
     end += 12000

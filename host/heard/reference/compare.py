@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from heard.config import load_config
 from heard.mpshim import viper_mode
 from heard.reference.model import FIELDS, as_params, frame_length, reference_frames
-from heard.simulate.engines import load_config, run_engine
+from heard.simulate.engines import run_engine
 from heard.simulate.inputs import prepared_input
 from heardcore.detector import Detector
 from heardcore.events import Sink

@@ -24,7 +24,6 @@ from scipy.signal import lfilter
 from heardcore.params import Params  # importable: `heard` installed the micropython stand-in
 
 RATE = 16000
-MONO_SPLIT_DB = 12.0  # the quieter mono cluster starts this far below the louder one
 FIELDS = (
     "level0", "level1", "floor0", "floor1", "vad0", "vad1", "speech", "near", "tdoa",
     "evidence", "employee", "customer",
@@ -218,13 +217,14 @@ def attribute_stereo(
 def attribute_mono(top: np.ndarray, talk: np.ndarray, p: Params) -> np.ndarray:
     """Employee flag per attributed frame (the louder of two adaptive level clusters)."""
     rate = 2.0**-p.mono_adapt_shift
+    split = getattr(p, "mono_split_db10", 120) / 10.0  # 12 dB in DETECTOR.md section 5
     employee = np.zeros(top.size, dtype=bool)
     high = low = 0.0
     started = False
     for f in np.flatnonzero(talk).tolist():
         level = float(top[f])
         if not started:
-            high, low, started = level, level - MONO_SPLIT_DB, True
+            high, low, started = level, level - split, True
         if level > (high + low) / 2.0:
             employee[f] = True
             high += (level - high) * rate
