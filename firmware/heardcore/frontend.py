@@ -1,6 +1,6 @@
 """Front end, integer only: high-pass, frame level and sign bits, per channel.
 
-Each channel goes through two one-pole high-pass stages ``y = y - (y >> k) + (x - x_prev)``
+Each channel goes through two one-pole high-pass stages ``y = y - y/2**k + (x - x_prev)``
 (k = ``highpass_shift``; k=4 puts the corner near 160 Hz, so DC and HVAC rumble drop out)
 with state kept in Q4 so the leak does not leave an offset. The frame level is
 ``20*log10(mean |y|)`` in dB Q8 (1/256 dB, 0 dB = a mean of one LSB, floored at 0 dB);
@@ -36,13 +36,15 @@ def highpass_frame(pcm, nch: int, ch: int, n: int, state, shift: int, signs) -> 
     ya = (((h[w + 3] ^ 0x8000) - 0x8000) << 16) | h[w + 2]
     yb = (((h[w + 5] ^ 0x8000) - 0x8000) << 16) | h[w + 4]
     total = 0
+    # The leak is rounded to nearest: a floor (plain shift) would leave a +0.5 LSB offset.
+    half = (1 << shift) >> 1
     j = ch
     i = 0
     while i < n:
         x = ((p[j] & 0xFFFF) ^ 0x8000) - 0x8000
         ya_prev = ya
-        ya = ya - (ya >> shift) + ((x - x_prev) << 4)
-        yb = yb - (yb >> shift) + (ya - ya_prev)
+        ya = ya - ((ya + half) >> shift) + ((x - x_prev) << 4)
+        yb = yb - ((yb + half) >> shift) + (ya - ya_prev)
         x_prev = x
         if yb >= 0:
             total += yb

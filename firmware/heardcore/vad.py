@@ -73,7 +73,7 @@ def update(state, base: int, level: int, frame: int, cfg) -> int:
     elif on:
         left = ((((h[w + 7] ^ 0x8000) - 0x8000) << 16) | h[w + 6]) - 1
         st[base + 3] = left
-        if left <= 0:
+        if left < 0:  # on for exactly the hangover's frames after the level drops
             on = 0
     st[base + 2] = on
     return on

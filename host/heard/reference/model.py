@@ -28,6 +28,7 @@ FIELDS = (
     "level0", "level1", "floor0", "floor1", "vad0", "vad1", "speech", "near", "tdoa",
     "evidence", "employee", "customer",
 )
+_VALUES = ("level0", "level1", "floor0", "floor1", "tdoa", "evidence")  # the rest are flags
 
 
 def as_params(params: Params | Mapping[str, int] | None) -> Params:
@@ -251,8 +252,7 @@ def reference_frames(
     x = _as_frames(samples, frame_length(p))
     channels, frames, n = x.shape
     if frames == 0:
-        return {name: np.zeros(0, dtype=float if "level" in name or "floor" in name
-                                or name in ("tdoa", "evidence") else bool) for name in FIELDS}
+        return {name: np.zeros(0, dtype=float if name in _VALUES else bool) for name in FIELDS}
     y = highpass(x.reshape(channels, frames * n), p.highpass_shift).reshape(x.shape)
     levels = [frame_levels(y[c]) for c in range(channels)]
     vads = [voice_activity(levels[c], p) for c in range(channels)]
