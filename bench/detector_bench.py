@@ -21,6 +21,7 @@ from heard.evaluate.scoring import evaluate_corpus
 from heard.mpytools import find_micropython, micropython_env
 from heard.simulate.engines import MICROPYTHON_HEAPSIZE, firmware_dir, simulate_dir
 from heard.synth import generate_corpus
+from heardcore.params import Params
 
 # Seeds never used for tuning (tuning used 101, 202, 303 and the tests' seeds).
 ACCURACY_SEEDS = {2: 9001, 1: 9002}
@@ -125,13 +126,14 @@ def speed() -> str:
 
 def esp32_load() -> str:
     """Loop iterations per 10 ms frame, from the kernels' loop bounds (default params)."""
-    n, lags = 160, 24
-    terms = (n - 2 * lags + 1) // 2
+    params = Params()
+    n, lags, stride = 160, params.tdoa_max_lag, params.tdoa_stride
+    terms = (n - 2 * lags + stride - 1) // stride
     kernels = {
         "I2S slot to int16 (per sample, both channels)": 2 * n,
         "high-pass + level + sign bits (per sample, per channel)": 2 * n,
         "sign cross-correlation (lags x terms)": (2 * lags + 1) * terms,
-        "correlation peak search (lags)": 2 * (lags - 3 + 1),
+        "correlation peak search (lags)": 2 * (lags - params.tdoa_min_lag + 1),
     }
     total = sum(kernels.values())
     # Plain MicroPython per frame: ~350 bytecode instructions execute (detector.process,

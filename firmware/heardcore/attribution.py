@@ -54,12 +54,14 @@ C_BOTH_MIN = const(10)  # least correlation (x16 of the count) for overlap
 C_PEAK_DECAY = const(11)  # dB Q12 per frame
 C_DISTANT = const(12)  # dB Q8 below the peak that is a distant talker
 C_MONO_ADAPT = const(13)  # 1/2**k per frame
-C_WORDS = const(14)
+C_STRIDE = const(14)  # correlation uses every k-th sample
+C_WORDS = const(15)
 
 
 def config(params, samples):
     """The int32 configuration words from ``heardcore.params.Params``."""
-    count = (samples - 2 * params.tdoa_max_lag + 1) // 2  # correlation terms per lag
+    stride = params.tdoa_stride
+    count = (samples - 2 * params.tdoa_max_lag + stride - 1) // stride  # terms per lag
     unit = count * 16 * params.tdoa_unit_permille // 1000  # a correlation of one tdoa unit
     return (
         samples,
@@ -76,6 +78,7 @@ def config(params, samples):
         params.peak_decay_db10_per_s * 4096 // 10 // (1000 // params.frame_ms),
         params.distant_drop_db10 * 256 // 10,
         params.mono_adapt_shift,
+        stride,
     )
 
 
@@ -95,17 +98,19 @@ def correlate(signs0, signs1, state, cfg) -> int:
     lags = c[1]
     shift = c[3]
     base = 11  # STATE_WORDS
-    terms = (n - 2 * lags + 1) >> 1
+    stride = c[14]  # C_STRIDE
+    terms = (n - 2 * lags + stride - 1) // stride
     k = 0 - lags
     while k <= lags:
-        # Count sign mismatches over every second sample; correlation = terms - 2 * mismatches.
+        # Count sign mismatches over every stride-th sample; correlation = terms - 2 * mismatches.
         differ = 0
         i = lags
         j = lags + k
-        while i < n - lags:
+        end = n - lags
+        while i < end:
             differ += a[i] ^ b[j]
-            i += 2
-            j += 2
+            i += stride
+            j += stride
         idx = base + k + lags
         old = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
         corr = (terms - (differ << 1)) << 4

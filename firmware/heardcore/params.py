@@ -24,6 +24,7 @@ SPEC = (
     ('min_speech_ms', 60, 10, 1000),
     ('tdoa_max_lag', 24, 0, 32),
     ('tdoa_min_lag', 3, 1, 16),
+    ('tdoa_stride', 4, 1, 8),
     ('cue_smooth_shift', 3, 0, 6),
     ('tdoa_weight_permille', 1000, 0, 4000),
     ('tdoa_unit_permille', 150, 10, 1000),

@@ -154,7 +154,11 @@ class NdjsonSink(Sink):
         self.emit(tuple(pairs))
 
 
-def run(wav, params, sink, detector_class):
+_READ_FRAMES = 8  # frames per file read: a read is a system call on the unix port
+_FRAME_SAMPLES = 160
+
+
+def run(wav, params, sink, detector_class, block=None):
     """Feed every frame of an open ``WavReader`` to a new detector; start and end lines
     around the detector's output. Returns the number of frames processed."""
     det = detector_class(params, wav.channels, sink)
@@ -164,20 +168,26 @@ def run(wav, params, sink, detector_class):
         ("params", tuple([(entry[0], getattr(params, entry[0])) for entry in SPEC])),
     ))
     channels = wav.channels
-    buf = array.array("h", bytes(2 * det.frame_samples * channels))
-    size = len(buf)
+    size = det.frame_samples * channels
+    # Read several frames per call and hand the detector preallocated views of the block.
+    if block is None:
+        block = array.array("h", bytes(2 * size * _READ_FRAMES))
+    count = len(block) // size
+    whole = memoryview(block)
+    views = [whole[k * size:(k + 1) * size] for k in range(count)]
     frames = 0
     samples = 0
     while True:
-        n = wav.readinto(buf)
+        n = wav.readinto(block)
         if n == 0:
             break
         samples += n // channels
-        if n < size:  # the last, partial frame is padded with silence
-            for i in range(n, size):
-                buf[i] = 0
-        det.process(buf)
-        frames += 1
+        used = (n + size - 1) // size
+        for i in range(n, used * size):  # the last, partial frame is padded with silence
+            block[i] = 0
+        for k in range(used):
+            det.process(views[k])
+        frames += used
     det.finish()
     sink.emit((("type", "end"), ("frames", frames), ("samples", samples),
                ("truncated", wav.truncated)))
@@ -264,9 +274,11 @@ def main(argv, write=None):
                 wav = WavReader(f)
             except OSError as exc:
                 raise _os_error("wav", wav_path, exc) from None
+            # The read block first: compiling the detector's modules fragments the heap.
+            block = array.array("h", bytes(2 * _FRAME_SAMPLES * wav.channels * _READ_FRAMES))
             from heardcore.detector import Detector
 
-            run(wav, params, NdjsonSink(write, frames), Detector)
+            run(wav, params, NdjsonSink(write, frames), Detector, block)
         finally:
             f.close()
     except UsageError as exc:

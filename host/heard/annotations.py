@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from heard.errors import HeardError
+
 EMPLOYEE = "employee"
 CUSTOMER = "customer"
 PARTIES = (EMPLOYEE, CUSTOMER)
@@ -189,3 +191,19 @@ def read_annotation(rttm_path: Path, json_path: Path) -> Annotation:
         conversations=sorted(conversations),
         extra={k: v for k, v in data.items() if k not in known},
     )
+
+
+def prediction_dir(corpus_dir: Path, out_dir: Path) -> Path:
+    """Create the folder for predictions of a corpus; never the corpus folder itself, whose
+    truth RTTM files the predictions would overwrite."""
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    if out_dir.resolve() == corpus_dir.resolve():
+        raise HeardError(
+            "the output directory is the input directory",
+            hint="predictions would overwrite a corpus's truth RTTM files; pass another --out",
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HeardError(f"cannot create {out_dir} ({exc.strerror})") from None
+    return out_dir

@@ -65,6 +65,10 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "samples",
         "lags within +-this carry no direction (coincident capsules, diffuse noise)",
     ),
+    "tdoa_stride": (
+        "samples",
+        "the correlation uses every k-th sample of the frame; its cost falls as 1/k",
+    ),
     "cue_smooth_shift": (
         "shift",
         "correlation and level difference are smoothed by 1/2**k per frame (3: ~80 ms)",

@@ -18,6 +18,7 @@ from heard.annotations import (
     Annotation,
     Segment,
     annotation_to_json,
+    prediction_dir,
     write_json,
     write_rttm,
 )
@@ -45,16 +46,8 @@ def run_baseline(corpus_dir: Path, out_dir: Path, kind: str) -> list[str]:
         choices = ", ".join(PREDICTORS)
         raise HeardError(f"unknown baseline {kind!r}", hint=f"choose one of {choices}")
     names = wav_names(corpus_dir)
-    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
-    if out_dir.resolve() == corpus_dir.resolve():
-        raise HeardError(
-            "the output directory is the corpus directory",
-            hint="predictions would overwrite the truth RTTM files; pass another --out",
-        )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HeardError(f"cannot create {out_dir} ({exc.strerror})") from None
+    corpus_dir = Path(corpus_dir)
+    out_dir = prediction_dir(corpus_dir, out_dir)
     predict = PREDICTORS[kind]
     for name in names:
         audio = read_wav(corpus_dir / f"{name}.wav")

@@ -148,7 +148,7 @@ def correlation(y0: np.ndarray, y1: np.ndarray, p: Params) -> tuple[np.ndarray, 
     """
     lags, least = p.tdoa_max_lag, p.tdoa_min_lag
     n = y0.shape[1]
-    t = np.arange(lags, n - lags, 2)
+    t = np.arange(lags, n - lags, p.tdoa_stride)
     s0 = (y0 >= 0)[:, t]
     s1 = y1 >= 0
     same = np.stack([(s0 == s1[:, t + k]).sum(axis=1) for k in range(-lags, lags + 1)], axis=1)
@@ -272,7 +272,7 @@ def reference_frames(
         if p.tdoa_max_lag > 0:
             pos, neg, terms = correlation(y[0], y[1], p)
         else:
-            pos, neg, terms = zeros, zeros, (n + 1) // 2
+            pos, neg, terms = zeros, zeros, (n + p.tdoa_stride - 1) // p.tdoa_stride
         evidence, employee, customer = attribute_stereo(
             out["level0"], out["level1"], talk, pos, neg, terms, p
         )
