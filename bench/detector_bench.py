@@ -132,6 +132,7 @@ def esp32_load() -> str:
     kernels = {
         "I2S slot to int16 (per sample, both channels)": 2 * n,
         "high-pass + level + sign bits (per sample, per channel)": 2 * n,
+        "clip count (per sample, both channels)": 2 * n,
         "sign cross-correlation (lags x terms)": (2 * lags + 1) * terms,
         "correlation peak search (lags)": 2 * (lags - params.tdoa_min_lag + 1),
     }

@@ -17,7 +17,14 @@ import array
 
 from micropython import const
 
-from heardcore.events import CUSTOMER, EMPLOYEE, FLAG_LOW_SNR, Conversation
+from heardcore.events import (
+    CUSTOMER,
+    EMPLOYEE,
+    FLAG_AUDIO_GAP,
+    FLAG_CLIPPING,
+    FLAG_LOW_SNR,
+    Conversation,
+)
 from heardcore.turns import KIND_BACKCHANNEL, KIND_INTERRUPTION
 
 _LATENCY_BIN_MS = const(50)
@@ -47,6 +54,9 @@ class Tracker:
         # Speech-frame SNR of the current conversation (sum and count of whole dB).
         self.snr_sum = 0
         self.snr_frames = 0
+        # Quality events seen while no conversation was open, with the time of the last.
+        self.pending_clipped = self.pending_clipped_at = 0
+        self.pending_lost = self.pending_lost_at = 0
 
     def segment(self, who, start, end, kind):
         sink = self.sink
@@ -70,6 +80,24 @@ class Tracker:
         """Both parties were heard for ``ms`` (called per frame by the detector)."""
         if self.active:
             self.conv.overlap_ms += ms
+
+    def clipped(self, samples, now):
+        """Clipped samples in the frame ending at ``now``."""
+        if self.active:
+            self.conv.clipped_samples += samples
+            self.conv.flags |= FLAG_CLIPPING
+        else:  # a conversation opens only once its first customer segment has closed
+            self.pending_clipped += samples
+            self.pending_clipped_at = now
+
+    def lost_audio(self, ms, now):
+        """``ms`` of audio lost just before ``now``."""
+        if self.active:
+            self.conv.lost_ms += ms
+            self.conv.flags |= FLAG_AUDIO_GAP
+        else:
+            self.pending_lost += ms
+            self.pending_lost_at = now
 
     def speech_snr(self, snr_db):
         if self.active:
@@ -114,6 +142,13 @@ class Tracker:
             self.solo_start = -1
         else:
             self._flush_solo()
+        if self.pending_clipped and self.pending_clipped_at > conv.start_ms:
+            conv.clipped_samples = self.pending_clipped
+            conv.flags |= FLAG_CLIPPING
+        if self.pending_lost and self.pending_lost_at > conv.start_ms:
+            conv.lost_ms = self.pending_lost
+            conv.flags |= FLAG_AUDIO_GAP
+        self.pending_clipped = self.pending_lost = 0
 
     def _add(self, who, start, end, kind):
         conv = self.conv

@@ -107,6 +107,9 @@ class Detector:
             customer = 1 - employee
         self.frames = frame + 1
         now = self.frames * self.frame_ms
+        clipped = frontend.count_clipped(pcm, n * nch)
+        if clipped:
+            self.tracker.clipped(clipped, now)
         if employee or customer:
             self.speech_frames += 1
             floor = self.vad_state[1] >> 4
@@ -124,6 +127,11 @@ class Detector:
         self.was_talk = employee or customer
         if self.sink.wants_frames:
             self.sink.frame(frame, self)
+
+    def note_lost_audio(self, ms):
+        """The device layer lost ``ms`` of audio (samples read vs elapsed time): the
+        conversation in progress gets the audio-gap flag."""
+        self.tracker.lost_audio(ms, self.frames * self.frame_ms)
 
     def finish(self):
         """End of input: close what is open and report it."""

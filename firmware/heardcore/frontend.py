@@ -70,3 +70,17 @@ def level_db_q8(abs_sum_q4: int, norm: int) -> int:
     """Frame level in dB Q8 from the Q4 sum of |y|: 20*log10(sum / (16 n)), floored at 0."""
     level = ((int(log2_q8(abs_sum_q4)) - norm) * 1541) >> 8  # 20*log10(2) = 1541/256
     return level if level > 0 else 0
+
+
+@micropython.viper
+def count_clipped(pcm, count: int) -> int:
+    """How many of the first ``count`` int16 samples sit at full scale (clipping)."""
+    p = ptr16(pcm)
+    clipped = 0
+    i = 0
+    while i < count:
+        v = p[i]
+        if v == 0x7FFF or v == 0x8000:  # 32767 or -32768, as loaded (zero-extended)
+            clipped += 1
+        i += 1
+    return clipped

@@ -180,3 +180,27 @@ def test_params_reject_bad_values_by_name():
             raise AssertionError("accepted {}".format(overrides))
     params = Params({"vad_on_db10": 100})
     assert params.vad_on_db10 == 100 and params.vad_off_db10 == 50
+
+
+def test_clipping_is_counted_and_flags_the_conversation():
+    from heardcore.events import FLAG_CLIPPING
+    from heardcore.frontend import count_clipped
+
+    frame = array.array("h", [32767, -32768, 0, 32766, -32767, -32768])
+    assert count_clipped(frame, 6) == 3 and count_clipped(frame, 2) == 2
+
+    def clipping_bursts():
+        for f, frame in enumerate(bursts(2, SCHEDULE)):
+            if 240 <= f < 245:  # inside the customer's first burst, before it is reported
+                frame[1] = 32767
+                frame[3] = -32768
+            yield frame
+
+    flags = []
+
+    class Flags(Sink):
+        def conversation(self, conv):
+            flags.append((conv.flags & FLAG_CLIPPING, conv.clipped_samples))
+
+    run(clipping_bursts(), 2, sink=Flags())
+    assert flags == [(FLAG_CLIPPING, 10)]

@@ -143,3 +143,23 @@ def test_longest_story_and_monologue():
     conv = play(script).conversations[0]
     assert conv["story"] == 6500 and conv["monologue"] == 1000
     assert conv["backchannels"] == [1, 0]
+
+
+def test_quality_flags_reach_the_conversation_even_before_it_opens():
+    from heardcore.events import FLAG_AUDIO_GAP, FLAG_CLIPPING
+
+    params = Params()
+    log = Log()
+    tracker = Tracker(params, log)
+    turns = TurnTaker(params, tracker)
+    flags = []
+    log.conversation = lambda conv: flags.append((conv.flags, conv.clipped_samples, conv.lost_ms))
+    for now in range(10, 20000, 10):
+        customer = 1000 < now <= 3000
+        if now == 1500:  # inside the customer's first segment, before the conversation opens
+            tracker.clipped(7, now)
+        if now == 2000:
+            tracker.lost_audio(40, now)
+        turns.update(now, False, customer)
+    turns.finish(20000)
+    assert flags == [(FLAG_CLIPPING | FLAG_AUDIO_GAP, 7, 40)]
