@@ -107,7 +107,8 @@ class Detector:
             customer = 1 - employee
         self.frames = frame + 1
         now = self.frames * self.frame_ms
-        clipped = frontend.count_clipped(pcm, n * nch)
+        fe = self.fe_state
+        clipped = fe[3] + fe[7] if nch == 2 else fe[3]
         if clipped:
             self.tracker.clipped(clipped, now)
         if employee or customer:

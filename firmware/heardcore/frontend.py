@@ -4,7 +4,8 @@ Each channel goes through two one-pole high-pass stages ``y = y - y/2**k + (x - 
 (k = ``highpass_shift``; k=4 puts the corner near 160 Hz, so DC and HVAC rumble drop out)
 with state kept in Q4 so the leak does not leave an offset. The frame level is
 ``20*log10(mean |y|)`` in dB Q8 (1/256 dB, 0 dB = a mean of one LSB, floored at 0 dB);
-the sign of each output sample goes to a byte buffer for the cross-correlation.
+the sign of each output sample goes to a byte buffer for the cross-correlation, and the
+count of full-scale input samples (clipping) to the state.
 
 Worst case (full-scale square wave, steps, DC): |x - x_prev| <= 65535, so the Q4 stages stay
 below 2**22 and the sum over a 160-sample frame below 2**30 (a small int: no allocation).
@@ -15,8 +16,9 @@ from micropython import const
 
 from heardcore.fixedmath import log2_q8
 
-# Per channel: previous input, previous stage-1 output (Q4), stage-2 output (Q4).
-STATE_WORDS = const(3)
+# Per channel: previous input, previous stage-1 output (Q4), stage-2 output (Q4), and the
+# number of full-scale (clipped) input samples in the last frame.
+STATE_WORDS = const(4)
 
 
 @micropython.viper
@@ -30,7 +32,7 @@ def highpass_frame(pcm, nch: int, ch: int, n: int, state, shift: int, signs) -> 
     st = ptr32(state)
     h = ptr16(state)  # signed 32-bit loads, portable: see load32 in docs/RUNTIME.md
     sg = ptr8(signs)
-    base = ch * 3
+    base = ch * 4
     w = 2 * base
     x_prev = (((h[w + 1] ^ 0x8000) - 0x8000) << 16) | h[w]
     ya = (((h[w + 3] ^ 0x8000) - 0x8000) << 16) | h[w + 2]
@@ -40,8 +42,11 @@ def highpass_frame(pcm, nch: int, ch: int, n: int, state, shift: int, signs) -> 
     half = (1 << shift) >> 1
     j = ch
     i = 0
+    clipped = 0
     while i < n:
         x = ((p[j] & 0xFFFF) ^ 0x8000) - 0x8000
+        if x > 32766 or x < -32767:
+            clipped += 1
         ya_prev = ya
         ya = ya - ((ya + half) >> shift) + ((x - x_prev) << 4)
         yb = yb - ((yb + half) >> shift) + (ya - ya_prev)
@@ -57,6 +62,7 @@ def highpass_frame(pcm, nch: int, ch: int, n: int, state, shift: int, signs) -> 
     st[base] = x_prev
     st[base + 1] = ya
     st[base + 2] = yb
+    st[base + 3] = clipped
     return total
 
 
@@ -71,16 +77,3 @@ def level_db_q8(abs_sum_q4: int, norm: int) -> int:
     level = ((int(log2_q8(abs_sum_q4)) - norm) * 1541) >> 8  # 20*log10(2) = 1541/256
     return level if level > 0 else 0
 
-
-@micropython.viper
-def count_clipped(pcm, count: int) -> int:
-    """How many of the first ``count`` int16 samples sit at full scale (clipping)."""
-    p = ptr16(pcm)
-    clipped = 0
-    i = 0
-    while i < count:
-        v = p[i]
-        if v == 0x7FFF or v == 0x8000:  # 32767 or -32768, as loaded (zero-extended)
-            clipped += 1
-        i += 1
-    return clipped

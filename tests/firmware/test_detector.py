@@ -184,10 +184,15 @@ def test_params_reject_bad_values_by_name():
 
 def test_clipping_is_counted_and_flags_the_conversation():
     from heardcore.events import FLAG_CLIPPING
-    from heardcore.frontend import count_clipped
+    from heardcore.frontend import STATE_WORDS, highpass_frame
 
     frame = array.array("h", [32767, -32768, 0, 32766, -32767, -32768])
-    assert count_clipped(frame, 6) == 3 and count_clipped(frame, 2) == 2
+    state = array.array("i", [0] * STATE_WORDS)
+    highpass_frame(frame, 1, 0, 6, state, 4, bytearray(6))
+    assert state[3] == 3
+    stereo = array.array("i", [0] * (2 * STATE_WORDS))
+    highpass_frame(frame, 2, 1, 3, stereo, 4, bytearray(3))  # channel 1: -32768, 32766, -32768
+    assert stereo[STATE_WORDS + 3] == 2 and stereo[3] == 0
 
     def clipping_bursts():
         for f, frame in enumerate(bursts(2, SCHEDULE)):
