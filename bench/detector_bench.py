@@ -120,9 +120,11 @@ def speed() -> str:
                 f"{best:.2f} s (best of 3) | {factor:.0f}x | >= {target}x {verdict} |"
             )
     rows.append("")
-    rows.append("Whole runner on the x64 unix port: WAV reading, detector, NDJSON output. The")
-    rows.append("development VM's speed drifts by up to 1.7x between runs (the same unchanged kernel")
-    rows.append("measured 1.46 to 2.9 us per frame on 2026-11-22), so compare figures taken together.")
+    rows.append(
+        "Whole runner on the x64 unix port: WAV reading, detector, NDJSON output. The "
+        "development VM's speed drifts by up to 1.7x between runs (the same unchanged kernel "
+        "measured 1.46 to 2.9 us per frame on 2026-11-22), so compare figures taken together."
+    )
     return "\n".join(rows)
 
 
