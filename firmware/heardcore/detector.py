@@ -6,6 +6,10 @@
 (``vad``), attribution (``attribution``), turn-taking (``turns``) and conversations
 (``conversation``). All buffers are allocated here, once; ``process`` allocates nothing
 (the sink may, when it reports).
+
+Times are integer ms since the detector was created. On a 32-bit port an int above 2**30 is
+a heap object, so after ~12.4 days of frames ``process`` would start allocating: a device
+that runs for weeks must start a new detector (a new time base) between conversations.
 """
 
 import array
