@@ -340,3 +340,12 @@ def test_directory_mode_then_eval(corpus: Path, tmp_path: Path) -> None:
 def test_directory_mode_refuses_its_input_as_output(corpus: Path) -> None:
     with pytest.raises(HeardError, match="output directory is the input directory"):
         simulate_dir(corpus, corpus)
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wav = tmp_path / "in.wav"
+    wav.write_bytes(_wav_bytes([0] * 1600))
+    target = tmp_path / "missing" / "out.rttm"
+    assert main(["simulate", str(wav), "--rttm", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {target}: cannot write (No such file or directory)\n"

@@ -69,7 +69,7 @@ def config(params, samples):
         params.tdoa_min_lag,
         params.cue_smooth_shift,
         (256 * 256 * params.tdoa_weight_permille // 1000) // (unit if unit > 0 else 1),
-        (256 * params.level_weight_permille // 1000) * 10 // params.level_unit_db10,
+        256 * 10 * params.level_weight_permille // (1000 * params.level_unit_db10),
         params.level_mid_db10 * 256 // 10,
         params.switch_margin_permille * 256 // 1000,
         params.switch_ms // params.frame_ms,

@@ -2,10 +2,11 @@
 
 A conversation is a stretch of talk that includes the customer. It opens at the customer's
 first segment, and starts at the first speech of that stretch: employee talk that ended
-less than ``conversation_idle_ms`` before the customer's first word (a greeting) belongs to
+at most ``conversation_idle_ms`` before the customer's first word (a greeting) belongs to
 it. It ends at its last speech, and is closed once ``conversation_idle_ms`` pass without
 customer speech. Employee talk outside conversations is reported as employee-only
-stretches. Per conversation: talk and overlap per party, turns (a party's consecutive
+stretches. Per conversation: talk per party, overlap, mean speech SNR, clipping and lost
+audio (quality flags), turns (a party's consecutive
 non-backchannel segments are one turn), switches, interruptions and backchannels by each
 party, the longest employee monologue and customer story (a turn, the other's
 backchannels included), and the median response latency of the employee after the
@@ -27,9 +28,22 @@ from heardcore.events import (
 )
 from heardcore.turns import KIND_BACKCHANNEL, KIND_INTERRUPTION
 
+_Q_OVERLAP = const(0)  # ms both parties were heard
+_Q_SNR_SUM = const(1)  # whole dB, summed over talk frames
+_Q_SNR_FRAMES = const(2)
+_Q_CLIPPED = const(3)  # samples
+_Q_LOST = const(4)  # ms of lost audio
+_Q_WORDS = const(5)
+_SNR_FRAMES_MAX = const(1 << 20)
+_SMALL_INT_MAX = const(0x3FFFFFFF)  # larger ints are heap objects on a 32-bit port
+
 _LATENCY_BIN_MS = const(50)
 _LATENCY_BINS = const(64)  # 0 .. 3.2 s; longer waits go to the last bin
 _NOBODY = const(-1)
+
+
+def _capped(value):
+    return value if value < _SMALL_INT_MAX else _SMALL_INT_MAX
 
 
 class Tracker:
@@ -51,12 +65,10 @@ class Tracker:
         self.turn_party = _NOBODY
         self.turn_start = 0
         self.turn_end = 0
-        # Speech-frame SNR of the current conversation (sum and count of whole dB).
-        self.snr_sum = 0
-        self.snr_frames = 0
-        # Quality events seen while no conversation was open, with the time of the last.
-        self.pending_clipped = self.pending_clipped_at = 0
-        self.pending_lost = self.pending_lost_at = 0
+        # Quality accumulators (_Q_*): the open conversation's, and pending ones.
+        self.current = array.array("i", [0] * _Q_WORDS)
+        self.pending = array.array("i", [0] * _Q_WORDS)
+        self.pending_at = 0
 
     def segment(self, who, start, end, kind):
         sink = self.sink
@@ -76,40 +88,50 @@ class Tracker:
         else:
             self._solo(start, end)
 
-    def overlap(self, ms):
-        """Both parties were heard for ``ms`` (called per frame by the detector)."""
+    # Per-frame quality numbers arrive before the conversation they belong to is opened (it
+    # opens when its first customer segment closes): while none is open they go to a pending
+    # block, dropped after the idle time with nothing in it, and folded in on opening.
+
+    def _quality(self, now):
         if self.active:
-            self.conv.overlap_ms += ms
+            return self.current
+        pending = self.pending
+        if now - self.pending_at > self.idle:
+            for i in range(_Q_WORDS):
+                pending[i] = 0
+        self.pending_at = now
+        return pending
+
+    def overlap(self, ms, now):
+        """Both parties were heard for ``ms`` up to ``now``."""
+        q = self._quality(now)
+        q[_Q_OVERLAP] = _capped(q[_Q_OVERLAP] + ms)
+
+    def speech_snr(self, snr_db, now):
+        """Speech-to-noise ratio of a talk frame, whole dB."""
+        q = self._quality(now)
+        if q[_Q_SNR_FRAMES] >= _SNR_FRAMES_MAX:  # keep the mean, bound the sums
+            q[_Q_SNR_SUM] >>= 1
+            q[_Q_SNR_FRAMES] >>= 1
+        q[_Q_SNR_SUM] += snr_db
+        q[_Q_SNR_FRAMES] += 1
 
     def clipped(self, samples, now):
         """Clipped samples in the frame ending at ``now``."""
-        if self.active:
-            self.conv.clipped_samples += samples
-            self.conv.flags |= FLAG_CLIPPING
-        else:  # a conversation opens only once its first customer segment has closed
-            self.pending_clipped += samples
-            self.pending_clipped_at = now
+        q = self._quality(now)
+        q[_Q_CLIPPED] = _capped(q[_Q_CLIPPED] + samples)
 
     def lost_audio(self, ms, now):
         """``ms`` of audio lost just before ``now``."""
-        if self.active:
-            self.conv.lost_ms += ms
-            self.conv.flags |= FLAG_AUDIO_GAP
-        else:
-            self.pending_lost += ms
-            self.pending_lost_at = now
+        q = self._quality(now)
+        q[_Q_LOST] = _capped(q[_Q_LOST] + ms)
 
-    def speech_snr(self, snr_db):
-        if self.active:
-            self.snr_sum += snr_db
-            self.snr_frames += 1
-
-    def tick(self, now, customer_onset):
-        """Close the conversation after the idle time; ``customer_onset`` is the start of the
-        customer's segment still open (not yet reported), or -1."""
+    def tick(self, now, onset):
+        """Close the conversation after the idle time; ``onset`` is the start of the earliest
+        segment still open (not yet reported), or -1: one that began in time belongs here."""
         if self.active and now - self.last_customer_end > self.idle:
-            if 0 <= customer_onset <= self.last_customer_end + self.idle:
-                return  # the customer is talking again in time; the segment arrives later
+            if 0 <= onset <= self.last_customer_end + self.idle:
+                return
             self._close()
 
     def finish(self, now):
@@ -126,8 +148,6 @@ class Tracker:
         for i in range(_LATENCY_BINS):
             self.latency[i] = 0
         self.turn_party = _NOBODY
-        self.snr_sum = 0
-        self.snr_frames = 0
         conv.start_ms = start
         conv.end_ms = start
         if self.solo_start >= 0 and self.solo_end >= start - self.idle:
@@ -142,13 +162,10 @@ class Tracker:
             self.solo_start = -1
         else:
             self._flush_solo()
-        if self.pending_clipped and self.pending_clipped_at > conv.start_ms:
-            conv.clipped_samples = self.pending_clipped
-            conv.flags |= FLAG_CLIPPING
-        if self.pending_lost and self.pending_lost_at > conv.start_ms:
-            conv.lost_ms = self.pending_lost
-            conv.flags |= FLAG_AUDIO_GAP
-        self.pending_clipped = self.pending_lost = 0
+        fresh = self.pending_at >= conv.start_ms
+        for i in range(_Q_WORDS):
+            self.current[i] = self.pending[i] if fresh else 0
+            self.pending[i] = 0
 
     def _add(self, who, start, end, kind):
         conv = self.conv
@@ -196,8 +213,16 @@ class Tracker:
                 if seen >= half:
                     conv.median_latency_ms = i * _LATENCY_BIN_MS + _LATENCY_BIN_MS // 2
                     break
-        if self.snr_frames:
-            conv.snr_db = self.snr_sum // self.snr_frames
+        q = self.current
+        conv.overlap_ms = q[_Q_OVERLAP]
+        conv.clipped_samples = q[_Q_CLIPPED]
+        conv.lost_ms = q[_Q_LOST]
+        if q[_Q_CLIPPED]:
+            conv.flags |= FLAG_CLIPPING
+        if q[_Q_LOST]:
+            conv.flags |= FLAG_AUDIO_GAP
+        if q[_Q_SNR_FRAMES]:
+            conv.snr_db = q[_Q_SNR_SUM] // q[_Q_SNR_FRAMES]
             if conv.snr_db < self.low_snr_db:
                 conv.flags |= FLAG_LOW_SNR
         self.active = False

@@ -117,10 +117,11 @@ class Detector:
             self.tracker.clipped(clipped, now)
         if employee or customer:
             self.speech_frames += 1
-            floor = self.vad_state[1] >> 4
-            self.tracker.speech_snr((top - floor) >> 8)
+            # Against the floor of the channel that gave ``top``: mics are not gain-matched.
+            floor = self.vad_state[vad.WORDS + 1 if level1 > level0 else 1] >> 4
+            self.tracker.speech_snr((top - floor) >> 8, now)
             if employee and customer:
-                self.tracker.overlap(self.frame_ms)
+                self.tracker.overlap(self.frame_ms, now)
         self.turns.update(now, employee, customer)
         self.level0 = level0
         self.level1 = level1

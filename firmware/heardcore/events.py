@@ -42,7 +42,7 @@ class Conversation:
         self.median_latency_ms = -1  # employee response after the customer stops; -1: none
         self.latency_count = 0
         self.flags = 0
-        self.snr_db = 0  # median speech-to-noise ratio, dB
+        self.snr_db = 0  # mean speech-to-noise ratio of talk frames, dB
         self.clipped_samples = 0
         self.lost_ms = 0  # audio gaps (device: samples read vs elapsed time)
 

@@ -90,7 +90,7 @@ class Params:
         merged.update(overrides)
         if merged["vad_off_db10"] > merged["vad_on_db10"]:
             raise ConfigError("vad_off_db10", "must not exceed vad_on_db10")
-        if merged["tdoa_min_lag"] > merged["tdoa_max_lag"]:
+        if merged["tdoa_max_lag"] and merged["tdoa_min_lag"] > merged["tdoa_max_lag"]:
             raise ConfigError("tdoa_min_lag", "must not exceed tdoa_max_lag")
         for name in overrides:
             setattr(self, name, overrides[name])

@@ -53,8 +53,12 @@ class TurnTaker:
         """Advance to the frame ending at ``now_ms`` with who was heard in it."""
         self._step(EMPLOYEE, employee, now_ms)
         self._step(CUSTOMER, customer, now_ms)
-        cus = self.parties[CUSTOMER]
-        self.tracker.tick(now_ms, cus.start if cus.open else -1)
+        # The earliest segment still open: if it began in time, its conversation waits for it.
+        emp, cus = self.parties[EMPLOYEE], self.parties[CUSTOMER]
+        onset = cus.start if cus.open else -1
+        if emp.open and (onset < 0 or emp.start < onset):
+            onset = emp.start
+        self.tracker.tick(now_ms, onset)
 
     def _step(self, who, active, now):
         me = self.parties[who]
@@ -64,7 +68,7 @@ class TurnTaker:
                 me.open = True
                 me.start = now - self.frame_ms
                 me.kind = KIND_TURN
-                if other.open and other.last >= me.start - self.frame_ms:
+                if other.open:  # during the other's segment, its short pauses included
                     me.kind = _PENDING
             me.last = now
             if (
@@ -115,11 +119,11 @@ class TurnTaker:
     def finish(self, now):
         """End of input: close open segments (earlier onset first), then the tracker."""
         e, c = self.parties[EMPLOYEE], self.parties[CUSTOMER]
-        order = (CUSTOMER, EMPLOYEE) if c.open and (not e.open or c.start < e.start) else (
-            EMPLOYEE, CUSTOMER)
-        for who in order:
-            me = self.parties[who]
-            if me.open:
-                self._close(who, me, self.parties[1 - who])
+        first = CUSTOMER if c.open and (not e.open or c.start < e.start) else EMPLOYEE
+        if self.parties[first].open:
+            self._close(first, self.parties[first], self.parties[1 - first])
+        second = 1 - first
+        if self.parties[second].open:
+            self._close(second, self.parties[second], self.parties[first])
         self._release()
         self.tracker.finish(now)

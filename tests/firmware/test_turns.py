@@ -163,3 +163,41 @@ def test_quality_flags_reach_the_conversation_even_before_it_opens():
         turns.update(now, False, customer)
     turns.finish(20000)
     assert flags == [(FLAG_CLIPPING | FLAG_AUDIO_GAP, 7, 40)]
+
+
+def test_employee_talk_running_past_the_idle_time_stays_in_the_conversation():
+    # The employee answers and keeps talking long after the customer's last word.
+    log = play([(5000, 10000, C), (10500, 14000, E), (14500, 18500, E)])
+    assert log.solo == []
+    conv = log.conversations[0]
+    assert (conv["start"], conv["end"]) == (5000, 18500)
+    assert conv["monologue"] == 8000 and conv["latency"] == 525
+
+
+def test_backchannel_inside_a_short_pause_is_not_a_turn():
+    # "mm-hmm" in a 250 ms pause of the employee, who then talks on.
+    log = play([(1000, 3000, E), (3250, 5000, E), (3050, 3350, C), (5500, 7000, E)])
+    assert log.backchannels == [(C, 3050)]
+    conv = log.conversations[0]
+    assert conv["turns"] == 1 and conv["monologue"] == 6000 and conv["latency"] == -1
+
+
+def test_stale_quality_events_are_not_charged_to_a_later_conversation():
+    params = Params()
+    log = Log()
+    tracker = Tracker(params, log)
+    turns = TurnTaker(params, tracker)
+    counts = []
+    log.conversation = lambda conv: counts.append((conv.clipped_samples, conv.overlap_ms))
+    for now in range(10, 40000, 10):
+        if now <= 20000:  # clipping long before anybody talks
+            tracker.clipped(5, now)
+        if now == 30500:
+            tracker.clipped(3, now)
+        turns.update(now, False, 30000 < now <= 32000)
+    turns.finish(40000)
+    assert counts == [(3, 0)]
+
+
+def test_tdoa_can_be_switched_off():
+    assert Params({"tdoa_max_lag": 0}).tdoa_max_lag == 0

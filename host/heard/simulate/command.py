@@ -17,6 +17,7 @@ from heard.simulate.engines import (
     simulate_dir,
     simulate_file,
     write_prediction,
+    writing,
 )
 from heard.simulate.report import print_dir_summary, print_summary
 
@@ -64,7 +65,8 @@ def simulate(
         click.echo(f"note: {notice}", err=True)
     write_prediction(result, rttm_path, json_path, source.stem)
     if frames_path is not None:
-        frames_path.write_text(result.ndjson)
+        with writing(frames_path):
+            frames_path.write_text(result.ndjson)
     print_summary(result, _stdout_console())
 
 

@@ -14,10 +14,11 @@ crash of one run cannot take the host down. ``simulate_file`` returns a typed
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,8 @@ def run_engine(
                               check=False)
     except subprocess.TimeoutExpired:
         raise EngineError(f"the {engine} engine took longer than {timeout:.0f} s") from None
+    except OSError as exc:
+        raise EngineError(f"the {engine} engine could not start ({exc.strerror})") from None
     if proc.returncode not in (0, 2):
         why = _crash_message(proc.stderr)
         memory = "MemoryError" in proc.stderr
@@ -129,9 +132,20 @@ def write_prediction(result: SimulationResult, rttm: Path | None, json_path: Pat
                      file_id: str) -> None:
     """Write the RTTM and/or JSON prediction files of one result."""
     if rttm is not None:
-        write_rttm(rttm, file_id, result.segments)
+        with writing(rttm):
+            write_rttm(rttm, file_id, result.segments)
     if json_path is not None:
-        write_json(json_path, result.to_json())
+        with writing(json_path):
+            write_json(json_path, result.to_json())
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write of ``path`` into a one-line HeardError."""
+    try:
+        yield
+    except OSError as exc:
+        raise HeardError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 @dataclass(frozen=True)
