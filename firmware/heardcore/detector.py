@@ -39,6 +39,9 @@ class Detector:
         self.shift = params.highpass_shift
         self.norm = frontend.level_norm(n)
         self.fe_state = array.array("i", [0] * (frontend.STATE_WORDS * channels))
+        # Per-sample sign bits of the last frame: derived from audio (one-bit speech is still
+        # intelligible), so they stay in RAM, are overwritten every frame, and no sink,
+        # debug output or record may ever carry them (frame_state() does not).
         self.signs0 = bytearray(n)
         self.signs1 = bytearray(n)
         self.vad_state = array.array("i", [0] * (vad.WORDS * channels))
