@@ -42,6 +42,7 @@ SPEC = (
     ('turn_bridge_ms', 300, 0, 2000),
     ('interrupt_overlap_ms', 300, 100, 2000),
     ('interrupt_hold_ms', 1000, 200, 5000),
+    ('interrupt_prior_ms', 800, 0, 5000),
     ('backchannel_max_ms', 1000, 200, 3000),
     ('conversation_idle_ms', 8000, 2000, 120000),
     ('low_snr_db10', 60, 0, 300),

@@ -6,8 +6,9 @@ segment opens at its first active frame and closes when it has been silent for m
 are dropped. An onset while the other party's segment is open is an overlap candidate:
 - backchannel: the newcomer stops within ``backchannel_max_ms`` while the other party
   talks on (talks through it);
-- interruption: the other party carried on at least ``interrupt_overlap_ms`` past the
-  onset, and the newcomer keeps talking ``interrupt_hold_ms`` or outlasts the other.
+- interruption: the other party had been talking at least ``interrupt_prior_ms`` (it was
+  mid-utterance, not a stray fragment), carried on at least ``interrupt_overlap_ms`` past
+  the onset, and the newcomer keeps talking ``interrupt_hold_ms`` or outlasts the other.
 Closed segments reach the conversation tracker in onset order: a segment that closes while
 the other party's earlier segment is still open waits in a small preallocated buffer.
 Times are integer ms.
@@ -32,6 +33,7 @@ class _Party:
         self.start = 0  # onset of the open segment, ms
         self.last = 0  # end of its last active frame, ms
         self.kind = KIND_TURN
+        self.other_talked = 0  # how long the other party had been talking at this onset, ms
 
 
 class TurnTaker:
@@ -44,6 +46,7 @@ class TurnTaker:
         self.overlap = params.interrupt_overlap_ms
         self.hold = params.interrupt_hold_ms
         self.bc_max = params.backchannel_max_ms
+        self.prior = params.interrupt_prior_ms
         self.tracker = tracker
         self.parties = (_Party(), _Party())
         self.held = array.array("i", [0] * (4 * _HELD_MAX))  # who, start, end, kind
@@ -70,9 +73,11 @@ class TurnTaker:
                 me.kind = KIND_TURN
                 if other.open:  # during the other's segment, its short pauses included
                     me.kind = _PENDING
+                    me.other_talked = me.start - other.start
             me.last = now
             if (
                 me.kind == _PENDING
+                and me.other_talked >= self.prior
                 and other.last - me.start >= self.overlap
                 and now - me.start >= self.hold
             ):
@@ -88,7 +93,11 @@ class TurnTaker:
         if kind == _PENDING:
             if end - start < self.bc_max and (other.open or other.last > end):
                 kind = KIND_BACKCHANNEL
-            elif other.last - start >= self.overlap and other.last < end:
+            elif (
+                me.other_talked >= self.prior
+                and other.last - start >= self.overlap
+                and other.last < end
+            ):
                 kind = KIND_INTERRUPTION  # the other yielded
             else:
                 kind = KIND_TURN

@@ -149,6 +149,10 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "ms",
         "... and the newcomer keeps talking this long (or outlasts the other)",
     ),
+    "interrupt_prior_ms": (
+        "ms",
+        "... and the interrupted party had been talking this long (mid-utterance, not a fragment)",
+    ),
     "backchannel_max_ms": (
         "ms",
         (

@@ -201,3 +201,11 @@ def test_stale_quality_events_are_not_charged_to_a_later_conversation():
 
 def test_tdoa_can_be_switched_off():
     assert Params({"tdoa_max_lag": 0}).tdoa_max_lag == 0
+
+
+def test_a_fragment_of_the_other_party_is_not_interrupted():
+    # The employee's "talk" is a 500 ms fragment that began just 100 ms before the customer,
+    # who then talks for 2.4 s: overlap 400 ms, but nobody was mid-utterance.
+    script = [(2500, 3000, E), (2600, 5000, C)]
+    assert play(script).interruptions == []
+    assert play(script, {"interrupt_prior_ms": 0}).interruptions == [(C, 2600)]
