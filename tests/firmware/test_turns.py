@@ -37,13 +37,17 @@ class Log(Sink):
             "monologue": conv.longest_employee_monologue_ms,
             "story": conv.longest_customer_story_ms, "latency": conv.median_latency_ms,
             "latencies": conv.latency_count, "ratio": conv.talk_ratio_permille(),
+            "flags": conv.flags, "clipped": conv.clipped_samples, "lost": conv.lost_ms,
+            "overlap": conv.overlap_ms,
         })
 
     def employee_only(self, start_ms, end_ms, talk_ms):
         self.solo.append((start_ms, end_ms, talk_ms))
 
 
-def play(script, overrides=None):
+def play(script, overrides=None, each_frame=None):
+    """Run a script through TurnTaker and Tracker; ``each_frame(now, tracker)`` may report
+    per-frame quality numbers, as the detector does."""
     params = Params(overrides)
     log = Log()
     tracker = Tracker(params, log)
@@ -61,6 +65,8 @@ def play(script, overrides=None):
                     employee = True
                 else:
                     customer = True
+        if each_frame is not None:
+            each_frame(now, tracker)
         turns.update(now, employee, customer)
     turns.finish(end + 10)
     return log
@@ -148,21 +154,16 @@ def test_longest_story_and_monologue():
 def test_quality_flags_reach_the_conversation_even_before_it_opens():
     from heardcore.events import FLAG_AUDIO_GAP, FLAG_CLIPPING
 
-    params = Params()
-    log = Log()
-    tracker = Tracker(params, log)
-    turns = TurnTaker(params, tracker)
-    flags = []
-    log.conversation = lambda conv: flags.append((conv.flags, conv.clipped_samples, conv.lost_ms))
-    for now in range(10, 20000, 10):
-        customer = 1000 < now <= 3000
+    def quality(now, tracker):
         if now == 1500:  # inside the customer's first segment, before the conversation opens
             tracker.clipped(7, now)
         if now == 2000:
             tracker.lost_audio(40, now)
-        turns.update(now, False, customer)
-    turns.finish(20000)
-    assert flags == [(FLAG_CLIPPING | FLAG_AUDIO_GAP, 7, 40)]
+
+    conv = play([(1000, 3000, C)], each_frame=quality).conversations
+    assert [(c["flags"], c["clipped"], c["lost"]) for c in conv] == [
+        (FLAG_CLIPPING | FLAG_AUDIO_GAP, 7, 40)
+    ]
 
 
 def test_employee_talk_running_past_the_idle_time_stays_in_the_conversation():
@@ -183,20 +184,14 @@ def test_backchannel_inside_a_short_pause_is_not_a_turn():
 
 
 def test_stale_quality_events_are_not_charged_to_a_later_conversation():
-    params = Params()
-    log = Log()
-    tracker = Tracker(params, log)
-    turns = TurnTaker(params, tracker)
-    counts = []
-    log.conversation = lambda conv: counts.append((conv.clipped_samples, conv.overlap_ms))
-    for now in range(10, 40000, 10):
+    def quality(now, tracker):
         if now <= 20000:  # clipping long before anybody talks
             tracker.clipped(5, now)
         if now == 30500:
             tracker.clipped(3, now)
-        turns.update(now, False, 30000 < now <= 32000)
-    turns.finish(40000)
-    assert counts == [(3, 0)]
+
+    conv = play([(30000, 32000, C)], each_frame=quality).conversations
+    assert [(c["clipped"], c["overlap"]) for c in conv] == [(3, 0)]
 
 
 def test_tdoa_can_be_switched_off():
