@@ -2,7 +2,8 @@
 
 Levels are kept as ``log2(x)`` in Q8 (1/256 units): exact at powers of two, within 0.008
 of the true value elsewhere, so an energy ratio in dB is ``(a - b) * 10 * log10(2)``,
-i.e. about 3.01 dB per 256 units. ``DB_PER_LOG2_Q10`` (used by ``db_q8_from_log2_q8``) converts with integers only.
+i.e. about 3.01 dB per 256 units. ``DB_PER_LOG2_Q10`` (used by ``db_q8_from_log2_q8``)
+converts with integers only.
 """
 
 import micropython
