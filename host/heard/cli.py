@@ -37,6 +37,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heard.simulate.command:simulate",
         "Run the firmware detector on WAV files (MicroPython unix port or CPython).",
     ),
+    "emulate": (
+        "heard.device.emulate_command:emulate",
+        "Run the device firmware on the MicroPython unix port, WAV files as its microphone.",
+    ),
+    "sync": (
+        "heard.device.sync_command:sync",
+        "Pull new records from heard devices over USB serial into the local database.",
+    ),
 }
 
 
