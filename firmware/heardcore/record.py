@@ -83,6 +83,7 @@ def _clamped(fmt, values):
 def _seal(kind, seq, boot_id, body):
     length = HEADER_SIZE + len(body) + CRC_SIZE
     head = struct.pack(HEADER, MAGIC, VERSION, kind, length, seq, boot_id)
+    body = bytes(body)
     crc = binascii.crc32(body, binascii.crc32(head)) & 0xFFFFFFFF
     return head + body + struct.pack("<I", crc)
 
@@ -114,6 +115,13 @@ def event(seq, boot_id, uptime_ms, clock_s, code, a=0, b=0, text=""):
     values = _clamped(_EVENT_V1, (uptime_ms, clock_s, code, a, b, len(raw)))
     body = struct.pack(_EVENT_V1, *values) + raw
     return _seal(KIND_EVENT, seq, boot_id, body)
+
+
+def with_seq(raw, seq, boot_id):
+    """A copy of record ``raw`` renumbered (and sealed again): records are built when a
+    conversation ends and numbered when they are written."""
+    _m, _v, kind, length, _s, _b = struct.unpack_from(HEADER, raw, 0)
+    return _seal(kind, seq, boot_id, raw[HEADER_SIZE:length - CRC_SIZE])
 
 
 def peek_length(data, offset=0):

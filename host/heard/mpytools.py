@@ -78,6 +78,43 @@ def compile_firmware(src: Path, out: Path, arch: str = ESP32_ARCH) -> list[Path]
     return built
 
 
+def compiled_firmware(src: Path, arch: str = "x64") -> Path:
+    """``src`` compiled to ``.mpy`` for ``arch``, cached by the sources' content.
+
+    The emulated device runs compiled modules, as a real one does: compiling source on the
+    device would need more heap than an ESP32 has. Concurrent callers each build into a
+    temporary folder and the first rename wins."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    from platformdirs import user_cache_dir
+
+    src = Path(src)
+    digest = hashlib.sha256(arch.encode())
+    for source in sorted(src.rglob("*.py")):
+        if "__pycache__" not in source.parts:
+            digest.update(str(source.relative_to(src)).encode())
+            digest.update(source.read_bytes())
+    cache = Path(os.environ.get("HEARD_CACHE_DIR") or user_cache_dir("heard"))
+    target = cache / f"mpy-{arch}-{digest.hexdigest()[:16]}"
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
+    try:
+        compile_firmware(src, tmp, arch)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m heard.mpytools")
     sub = parser.add_subparsers(dest="command", required=True)
