@@ -57,12 +57,13 @@ class App:
         self.muted_at_s = 0
         self.errors = []
         self.gap_balance = 0
+        self.dropped_early = 0  # records lost before the log was open (queue overflow)
         self.config_dirty = False
-        self.log = None
-        self.detector = None
         self.det_base_ms = 0
         self.device_id, self.secret = self._identity()
         self.overrides = self._load_overrides()
+        self.log, self.cut_bytes = self._open_log()
+        self.detector = self._make_detector()
         self.session = Session(self, hw.serial_write)
         self.byte = bytearray(1)
         # One block of audio and a view of each 10 ms frame in it, made once: slicing per
@@ -75,32 +76,30 @@ class App:
     # --- boot -------------------------------------------------------------------------
 
     def boot(self):
-        cut = self._open_log()
-        self.queue_event(record.EVENT_BOOT, self.hw.reset_cause(), cut,
+        self.queue_event(record.EVENT_BOOT, self.hw.reset_cause(), self.cut_bytes,
                          text=FIRMWARE_VERSION)
         self._write_pending()
         self.hw.serial_write("heard {} boot {:08x} device {}\r\n".format(
             FIRMWARE_VERSION, self.boot_id, self.device_id).encode())
-        self._new_detector()
         self.hw.mic_start()
         self.hw.led(True)
 
     def _open_log(self):
-        reason = None
+        """The record log and the bytes cut from a torn tail."""
         try:
-            root = self.hw.mount_data()
-            self.log = RecordLog(root, self.hw.free_bytes, write_chunk=self.hw.write_chunk)
-            self.log.open()
-            return self.log.cut_bytes
+            log = RecordLog(self.hw.mount_data(), self.hw.free_bytes,
+                            write_chunk=self.hw.write_chunk)
+            log.open()
+            return log, log.cut_bytes
         except (LogCorrupt, OSError, ValueError) as exc:
             reason = "{}: {}".format(type(exc).__name__, exc)
         # The data area is unreadable: start it afresh rather than leave the device stuck.
-        root = self.hw.format_data()
-        self.log = RecordLog(root, self.hw.free_bytes, write_chunk=self.hw.write_chunk)
-        self.log.format(reason)
-        self.log.open()
+        log = RecordLog(self.hw.format_data(), self.hw.free_bytes,
+                        write_chunk=self.hw.write_chunk)
+        log.format(reason)
+        log.open()
         self.queue_event(record.EVENT_DATA_RESET, text=reason)
-        return 0
+        return log, 0
 
     def _identity(self):
         try:
@@ -162,15 +161,17 @@ class App:
     def _queue(self, raw):
         if len(self.pending) >= MAX_PENDING:
             self.pending.pop(0)
-            if self.log is not None:
-                self.log.dropped += 1
+            self.dropped_early += 1
         self.pending.append(raw)
 
     def conversation_open(self):
-        return self.detector is not None and self.detector.tracker.active
+        return self.detector.tracker.active
 
     def _write_pending(self):
         log = self.log
+        if self.dropped_early:
+            log.dropped += self.dropped_early
+            self.dropped_early = 0
         while self.pending:
             raw = self.pending[0]
             if not log.append(record.with_seq(raw, log.next_seq, self.boot_id)):
@@ -189,17 +190,18 @@ class App:
 
     # --- detector ---------------------------------------------------------------------
 
-    def _new_detector(self):
-        self.detector = None
-        params = Params(self.overrides)
+    def _make_detector(self):
         self.det_base_ms = self.uptime_ms()
-        self.detector = Detector(params, self.channels, _RecordSink(self))
         self.config_dirty = False
+        return Detector(Params(self.overrides), self.channels, _RecordSink(self))
+
+    def _new_detector(self):
+        self.detector = self._make_detector()
 
     def _end_detector(self):
-        if self.detector is not None:
-            self.detector.finish()
-            self.detector = None
+        """Close and report what is open (the detector is replaced before it is used
+        again)."""
+        self.detector.finish()
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -285,7 +287,6 @@ class App:
         self.hw.debug("error " + text)
         try:
             self.queue_event(record.EVENT_ERROR, text=text)
-            self.detector = None
             self._write_pending()
             self._new_detector()
         except Exception as again:  # noqa: BLE001
@@ -326,7 +327,7 @@ class App:
         self.queue_event(record.EVENT_CONFIG_CHANGED, len(names), text=",".join(names))
 
     def live_values(self):
-        st = self.detector.frame_state() if self.detector else (0,) * 11
+        st = self.detector.frame_state()
         return (
             self.uptime_ms() & 0xFFFFFFFF, st[0] * 10 >> 8, st[1] * 10 >> 8, st[2] * 10 >> 8,
             st[3] * 10 >> 8, st[4], st[5], st[9], st[10], st[6], max(-128, min(127, st[7])),

@@ -20,7 +20,7 @@ USAGE = "usage: heardapp.emulate --flash DIR [--fast] [--exit-when-done] [option
 
 
 def _parse(argv):
-    opts = {"wavs": [], "drop_audio": []}
+    opts = {"wavs": [], "drop_audio": []}  # type: dict
     flags = {"--fast": "fast", "--exit-when-done": "exit_when_done"}
     values = {"--flash": "flash", "--capacity": "capacity", "--write-chunk": "write_chunk",
               "--reset-cause": "reset_cause", "--tail-ms": "tail_ms"}

@@ -9,6 +9,7 @@ the mute button. Debug lines (records written, errors) go to stderr, never to th
 port.
 """
 
+import array
 import os
 import select
 import sys
@@ -106,16 +107,23 @@ class UnixHardware:
             got = self.reader.readinto(buf)
             if got:
                 return got
-            self.file.close()
-            self.reader = None
+            self._close_wav()
+
+    def _close_wav(self):
+        f = self.file
+        if f is not None:
+            f.close()
+        self.file = None
+        self.reader = None
 
     def _drop(self, ms):
         """Emulate the I2S DMA ring overwriting audio while the CPU was stalled: skip
         ``ms`` of input while the clock moves on."""
-        skip = bytearray(16 * 2 * self.channels)
+        skip = array.array("h", bytearray(32 * self.channels))  # 1 ms
+        reader = self.reader
         for _ in range(ms):
-            if self.reader is not None:
-                self.file.readinto(skip)
+            if reader is not None:
+                reader.readinto(skip)
         self.virtual_ms += ms
         self.audio_ms += ms
 
