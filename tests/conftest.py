@@ -43,3 +43,13 @@ def run_micropython(
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def device_wavs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two stereo `heard synth` conversations (30 s and 68 s) for the emulated device."""
+    from heard.synth import generate_corpus
+
+    out = tmp_path_factory.mktemp("device_wavs")
+    generate_corpus(out, n=2, seed=11, channels=2)
+    return sorted(out.glob("*.wav"))

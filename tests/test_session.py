@@ -199,10 +199,12 @@ def test_ctrl_c_is_off_only_while_a_session_is_open(device: FakeDevice) -> None:
     assert not host.session.open
 
 
-def test_frames_never_contain_a_raw_ctrl_c() -> None:
-    frame = wire.encode(wire.ACK, 3, struct.pack("<I", 0x03030303))
-    assert 0x03 not in frame
-    assert wire.decode(frame[1:-1]) == (wire.ACK, 3, struct.pack("<I", 0x03030303))
+def test_frames_never_contain_ctrl_a_to_ctrl_e() -> None:
+    body = bytes(range(256))
+    frame = wire.encode(wire.HELLO, 3, body)
+    assert not set(frame) & {1, 2, 3, 4, 5}
+    assert frame.count(wire.END) == 2
+    assert wire.decode(frame[1:-1]) == (wire.HELLO, 3, body)
 
 
 def test_live_frames_only_after_the_host_asks(device: FakeDevice) -> None:

@@ -28,7 +28,8 @@ class UnixHardware:
     block_frames = BLOCK_FRAMES
 
     def __init__(self, wavs, flash, fast=False, capacity=2 * 1024 * 1024, write_chunk=0,
-                 exit_when_done=False, drop_audio=None, reset_cause=6, tail_ms=10000):
+                 exit_when_done=False, drop_audio=None, reset_cause=6, tail_ms=10000,
+                 fail_at=-1):
         self.flash = flash
         self.config_dir = flash
         self.data_dir = flash + "/data"
@@ -39,6 +40,7 @@ class UnixHardware:
         self.drops = list(drop_audio or [])  # (at audio ms, ms lost) in order
         self.cause = reset_cause
         self.tail_ms = tail_ms
+        self.fail_at = fail_at  # audio ms at which mic_read raises once (fault injection)
         self.wavs = list(wavs)
         self.reader = None
         self.file = None
@@ -89,6 +91,9 @@ class UnixHardware:
             for _ in self.poller.ipoll(wait if wait > 0 else 0):
                 break
             return 0
+        if 0 <= self.fail_at <= self.audio_ms:
+            self.fail_at = -1
+            raise RuntimeError("injected fault at {} ms".format(self.audio_ms))
         if self.drops and self.audio_ms >= self.drops[0][0]:
             self._drop(self.drops.pop(0)[1])
         got = self._read_wav(buf)

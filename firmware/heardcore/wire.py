@@ -1,8 +1,10 @@
 """The serial protocol's framing and vocabulary, shared by the device and the host.
 
-A frame on the wire is ``END escaped(payload) END`` with ``END = 0xC0``; inside, 0xC0,
-0xDB and 0x03 are sent as ``0xDB 0xDC``, ``0xDB 0xDD`` and ``0xDB 0xDE`` (SLIP, plus an
-escape for 0x03 so that no frame byte is ever a Ctrl-C). The payload is
+A frame on the wire is ``END escaped(payload) END`` with ``END = 0xC0``; inside, 0xC0 and
+0xDB are sent as ``0xDB 0xDC`` and ``0xDB 0xDD`` (SLIP), and 0x01-0x05 as ``0xDB 0xE1`` to
+``0xDB 0xE5``: no frame byte is ever a Ctrl-C, and probing a board that sits at a plain
+MicroPython REPL never switches its modes (Ctrl-A raw REPL, Ctrl-D soft reset, Ctrl-E
+paste). The payload is
 
     kind u8 | req_id u8 | body | CRC-32 of kind, req_id and body, u32 little-endian
 
@@ -21,7 +23,7 @@ END = const(0xC0)
 ESC = const(0xDB)
 _ESC_END = const(0xDC)
 _ESC_ESC = const(0xDD)
-_ESC_ETX = const(0xDE)
+_ESC_CTRL = const(0xE0)  # 0x01-0x05 are sent as ESC, 0xE0 + byte
 ETX = const(0x03)
 
 PROTOCOL = const(1)
@@ -87,9 +89,9 @@ def encode(kind, req_id, body=b""):
         elif b == ESC:
             out.append(ESC)
             out.append(_ESC_ESC)
-        elif b == ETX:
+        elif 0 < b < 6:
             out.append(ESC)
-            out.append(_ESC_ETX)
+            out.append(_ESC_CTRL + b)
         else:
             out.append(b)
     out.append(END)
@@ -106,8 +108,8 @@ def decode(chunk):
                 payload.append(END)
             elif b == _ESC_ESC:
                 payload.append(ESC)
-            elif b == _ESC_ETX:
-                payload.append(ETX)
+            elif 0xE0 < b < 0xE6:
+                payload.append(b - _ESC_CTRL)
             else:
                 raise FrameError("bad escape")
             escaped = False

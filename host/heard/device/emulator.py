@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 import tty
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from heard.errors import HeardError
@@ -70,6 +70,7 @@ class Emulator:
         write_chunk: int = 0,
         drop_audio: Sequence[tuple[int, int]] = (),
         tail_ms: int | None = None,
+        fail_at: int | None = None,
         echo_debug: bool = False,
     ):
         self.wavs = [Path(w) for w in wavs]
@@ -80,6 +81,7 @@ class Emulator:
         self.write_chunk = write_chunk
         self.drop_audio = list(drop_audio)
         self.tail_ms = tail_ms
+        self.fail_at = fail_at
         self.echo_debug = echo_debug
         self.debug_lines: list[str] = []
         self.exit_codes: list[int] = []
@@ -107,6 +109,8 @@ class Emulator:
             cmd += ["--write-chunk", str(self.write_chunk)]
         if self.tail_ms is not None:
             cmd += ["--tail-ms", str(self.tail_ms)]
+        if self.fail_at is not None:
+            cmd += ["--fail-at", str(self.fail_at)]
         for at, ms in self.drop_audio:
             cmd += ["--drop-audio", f"{at}:{ms}"]
         return cmd + [str(w) for w in self.wavs]
@@ -205,7 +209,7 @@ class Emulator:
         self.stop()
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

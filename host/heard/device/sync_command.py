@@ -1,0 +1,313 @@
+"""``heard sync``: pull new records from devices over USB serial into the local database.
+
+Per device: hello, authenticate with the secret stored for its id, fetch from the host's
+cursor for (device, log id) in batches, store each batch (records and cursor in one
+transaction), and only then acknowledge, so the device never deletes a record the host
+has not committed. Then the device clock is set to host time. ``sync_device`` does the
+work without click.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+import heard  # noqa: F401 - installs the micropython stand-in for heardcore
+from heard.db import Database, default_path
+from heard.device.client import DeviceClient
+from heard.device.link import find_ports, open_port
+from heard.errors import HeardError
+from heardcore import record
+from heardcore.auth import SECRET_SIZE
+
+Progress_ = Callable[[int, int], None]  # (records fetched so far, records to fetch)
+
+
+@dataclass
+class SyncResult:
+    """What one device's sync did."""
+
+    device_id: str
+    port: str
+    firmware: str
+    log_id: str
+    new: int = 0
+    conversations: int = 0
+    events: int = 0
+    duplicates: int = 0
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) seqs missing
+    restarted: bool = False  # the device's numbering went back without a new log id
+    dropped: int = 0  # records the device could not write (data area full), per hello
+    acked: int | None = None  # what the device acknowledged at the end (None: no ack)
+    clock_before: int | None = None  # the device clock before it was set (0: unset)
+    clock_set_to: int | None = None
+    secret_saved: bool = False
+    text: list[str] = field(default_factory=list)  # device output received meanwhile
+
+    @property
+    def text_bytes(self) -> int:
+        return sum(len(t.encode()) for t in self.text)
+
+
+def sync_device(
+    port: Any,
+    db: Database,
+    *,
+    secret: bytes | None = None,
+    port_name: str | None = None,
+    on_text: Callable[[str], None] | None = None,
+    progress: Progress_ | None = None,
+    now: Callable[[], float] = time.time,
+    max_bytes: int = 4096,
+    timeout: float = 1.0,
+    retries: int = 8,
+) -> SyncResult:
+    """Sync the device on an open ``port`` into ``db``; ``secret`` overrides the stored
+    one (and is saved if the database has none for the device)."""
+    text: list[str] = []
+
+    def got_text(chunk: str) -> None:
+        text.append(chunk)
+        if on_text is not None:
+            on_text(chunk)
+
+    name = port_name or str(getattr(port, "port", "port"))
+    client = DeviceClient(port, got_text, timeout=timeout, retries=retries, name=name)
+    info = client.hello()
+    device_id = str(info["device"])
+    result = SyncResult(device_id, name, str(info.get("firmware", "?")), str(info["log"]),
+                        dropped=int(info.get("dropped", 0)), text=text)
+    result.secret_saved = _authenticate(client, db, device_id, secret)
+    db.set_boot_offset(device_id, int(info["boot"]), now() - int(info["uptime_ms"]) / 1000)
+    last = _fetch(client, db, info, result, progress, max_bytes)
+    _acknowledge(client, info, result, last)
+    result.clock_set_to = int(now())
+    result.clock_before = client.set_clock(result.clock_set_to)
+    client.bye()
+    db.note_sync(device_id, result.firmware, now())
+    return result
+
+
+def _authenticate(
+    client: DeviceClient, db: Database, device_id: str, override: bytes | None
+) -> bool:
+    """Authenticate; True if ``override`` was saved as the device's secret."""
+    stored = db.secret(device_id)
+    secret = override if override is not None else stored
+    if secret is None:
+        raise HeardError(
+            f"device {device_id} is not provisioned on this computer (no secret for it in "
+            f"{db.path or 'the database'})",
+            hint="provision it here with `heard flash`, or pass its secret with --secret-hex "
+            "(`heard emulate --db` registers an emulated device's secret in that database)")
+    client.auth(secret)
+    if override is not None and stored is None:
+        db.set_secret(device_id, override)
+        return True
+    return False
+
+
+def start_seq(cursor: int | None, first: int, next_: int) -> tuple[int, tuple[int, int] | None,
+                                                                     bool]:
+    """Where to start fetching: (seq, a gap of lost records or None, numbering restarted)."""
+    if cursor is None:
+        return first, None, False
+    if cursor > next_:
+        return first, None, True
+    if cursor < first:
+        return first, (cursor, first - 1), False
+    return cursor, None, False
+
+
+def _fetch(
+    client: DeviceClient, db: Database, info: dict[str, Any], result: SyncResult,
+    progress: Progress_ | None, max_bytes: int,
+) -> int | None:
+    """Fetch and store every record up to hello's ``next``; the last seq received."""
+    first, end = int(info["first"]), int(info["next"])
+    pos, gap, result.restarted = start_seq(db.cursor(result.device_id, result.log_id),
+                                           first, end)
+    if gap is not None:
+        result.gaps.append(gap)
+    begin, last = pos, None
+    while pos < end:
+        if progress is not None:
+            progress(pos - begin, end - begin)
+        raws, resume = client.get(pos, max_bytes)
+        seqs = _check_batch(raws, pos, resume, result.device_id)
+        _note_gaps(result.gaps, pos, seqs, resume)
+        stored = db.store_records(result.device_id, result.log_id, raws, next_seq=resume)
+        result.new += stored.new
+        result.duplicates += stored.duplicates
+        result.conversations += stored.conversations
+        result.events += stored.events
+        last = seqs[-1] if seqs else last
+        pos = resume
+    if progress is not None:
+        progress(max(end, pos) - begin, max(end, pos) - begin)
+    if last is None and begin > first and not result.restarted:
+        last = begin - 1  # stored by an earlier sync whose acknowledgement may have failed
+    return last
+
+
+def _check_batch(raws: list[bytes], pos: int, resume: int, device_id: str) -> list[int]:
+    """The batch's seqs; refuses a batch that would store wrongly or loop forever."""
+    seqs = []
+    for raw in raws:
+        try:
+            rec = record.decode(raw)
+        except (record.RecordError, ValueError) as exc:
+            raise HeardError(f"device {device_id} sent a record this heard cannot decode "
+                             f"({exc})", hint="upgrade heard") from exc
+        seqs.append(int(rec["seq"]))
+    ordered = all(a < b for a, b in zip(seqs, seqs[1:], strict=False))
+    if resume <= pos or not ordered or (seqs and (seqs[0] < pos or seqs[-1] >= resume)):
+        raise HeardError(f"device {device_id} answered get from {pos} inconsistently "
+                         f"(records {seqs[:1]}..{seqs[-1:]}, resume {resume})",
+                         hint="update the device firmware (`heard flash`)")
+    return seqs
+
+
+def _note_gaps(gaps: list[tuple[int, int]], pos: int, seqs: list[int], resume: int) -> None:
+    """Add the seqs in [pos, resume) that the device skipped, merging adjacent gaps."""
+    expected = pos
+    for seq in [*seqs, resume]:
+        if seq > expected:
+            if gaps and gaps[-1][1] == expected - 1:
+                gaps[-1] = (gaps[-1][0], seq - 1)
+            else:
+                gaps.append((expected, seq - 1))
+        expected = seq + 1
+
+
+def _acknowledge(
+    client: DeviceClient, info: dict[str, Any], result: SyncResult, last: int | None
+) -> None:
+    """Ack up to the last stored seq, if the device has not acknowledged it already."""
+    if last is None or last <= int(info.get("acked", 0)):
+        return
+    result.acked = client.ack(last)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+@click.command("sync")
+@click.option("--port", "port_name", metavar="PORT",
+              help="Serial port or pyserial URL (/dev/ttyUSB0, COM3, socket://HOST:PORT). "
+              "Default: the one ESP32 board connected.")
+@click.option("--all", "all_ports", is_flag=True, help="Sync every ESP32 board connected.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="HEARD_DB", help=f"Database file [default: {default_path()}].")
+@click.option("--secret-hex", metavar="HEX",
+              help="The device's secret (64 hex digits) instead of the stored one; saved if "
+              "none is stored.")
+def sync(port_name: str | None, all_ports: bool, db_path: Path | None,
+         secret_hex: str | None) -> None:
+    """Pull new records from heard devices over USB serial into the local database."""
+    secret = _parse_secret(secret_hex)
+    ports = _choose_ports(port_name, all_ports)
+    if secret is not None and len(ports) > 1:
+        raise click.UsageError("--secret-hex is for one device: pick it with --port")
+    err = Console(stderr=True, soft_wrap=True)
+    failures = 0
+    with Database.open(db_path) as db:
+        for name in ports:
+            try:
+                result = _sync_port(name, db, secret, err)
+            except HeardError as exc:
+                if len(ports) == 1:
+                    raise
+                failures += 1
+                err.print(f"error: {name}: {exc}", markup=False, highlight=False)
+                continue
+            _print_summary(result, err)
+    if failures:
+        raise HeardError(f"{failures} of {len(ports)} devices did not sync (see above)")
+
+
+def _parse_secret(secret_hex: str | None) -> bytes | None:
+    if secret_hex is None:
+        return None
+    try:
+        secret = bytes.fromhex(secret_hex)
+    except ValueError:
+        secret = b""
+    if len(secret) != SECRET_SIZE:
+        raise click.BadParameter(f"want {2 * SECRET_SIZE} hex digits", param_hint="--secret-hex")
+    return secret
+
+
+def _choose_ports(port_name: str | None, all_ports: bool) -> list[str]:
+    if port_name is not None:
+        if all_ports:
+            raise click.UsageError("--port and --all exclude each other")
+        return [port_name]
+    found = find_ports()
+    if not found:
+        raise HeardError("no ESP32 board found on USB",
+                         hint="plug the device in (a data cable, not a charging cable), "
+                         "or name its port with --port")
+    if len(found) > 1 and not all_ports:
+        listing = "\n".join(f"  {p.describe()}" for p in found)
+        raise HeardError(f"{len(found)} ESP32 boards are connected:\n{listing}",
+                         hint="pick one with --port PORT, or sync them all with --all")
+    return [p.device for p in found]
+
+
+def _sync_port(name: str, db: Database, secret: bytes | None, err: Console) -> SyncResult:
+    port = open_port(name)
+    try:
+        with Progress(TextColumn(f"[bold]sync[/bold] {escape(name)}"), BarColumn(),
+                      MofNCompleteColumn(), console=err, transient=True,
+                      disable=not err.is_terminal) as bar:
+            task = bar.add_task("records", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            def show(text: str) -> None:
+                for line in text.splitlines():
+                    if line.strip():
+                        bar.console.print(f"device: {line.rstrip()}", markup=False,
+                                          highlight=False)
+
+            return sync_device(port, db, secret=secret, port_name=name, on_text=show,
+                               progress=advance)
+    finally:
+        port.close()
+
+
+def _print_summary(r: SyncResult, err: Console) -> None:
+    click.echo(f"{r.device_id} on {r.port} (firmware {r.firmware}, log {r.log_id})")
+    click.echo(f"  new records: {r.new} ({r.conversations} conversations, {r.events} events)")
+    click.echo(f"  duplicates skipped: {r.duplicates}")
+    gaps = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in r.gaps)
+    click.echo(f"  gaps (records lost): {'seq ' + gaps if gaps else 'none'}")
+    if r.restarted:
+        click.echo("  note: the device's numbering went back; fetched its log from the start")
+    click.echo(f"  device text: {r.text_bytes} bytes" + (" (shown above)" if r.text else ""))
+    click.echo(f"  clock: {_clock_note(r)}")
+    if r.secret_saved:
+        click.echo("  secret saved for this device")
+    if r.dropped:
+        err.print(f"warning: {r.device_id} dropped {r.dropped} records because its data area "
+                  "was full: sync it more often", markup=False, highlight=False)
+
+
+def _clock_note(r: SyncResult) -> str:
+    if r.clock_before is None or r.clock_set_to is None:
+        return "not set"
+    if r.clock_before == 0:
+        return "set (it was unset)"
+    drift = r.clock_before - r.clock_set_to
+    return f"set (it was {abs(drift)} s {'ahead' if drift > 0 else 'behind'})" if drift \
+        else "set (it was right)"

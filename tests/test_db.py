@@ -1,0 +1,214 @@
+"""The host database: migrations, idempotent storing, bad records, wall-time inference."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import heard  # noqa: F401 - installs the micropython stand-in for heardcore
+from heard.db import MIGRATIONS, Database
+from heard.errors import HeardError
+from heardcore import record
+
+DEV = "heard-0001"
+LOG = "6f1e"
+BOOT = 0x1234ABCD
+
+
+def conversation(seq: int, uptime_ms: int = 60_000, clock_s: int = 0, boot: int = BOOT,
+                 employee_ms: int = 3000, customer_ms: int = 1000) -> bytes:
+    conv = SimpleNamespace(
+        start_ms=0, end_ms=10_000, talk_ms=(employee_ms, customer_ms), overlap_ms=100,
+        turns=4, switches=3, interruptions=(1, 0), backchannels=(0, 2),
+        longest_employee_monologue_ms=2000, longest_customer_story_ms=900,
+        median_latency_ms=250, latency_count=3, flags=0, snr_db=18, clipped_samples=0,
+        lost_ms=0)
+    return bytes(record.conversation(seq, boot, uptime_ms, clock_s, conv, 2))
+
+
+def event(seq: int, uptime_ms: int = 1000, clock_s: int = 0, boot: int = BOOT) -> bytes:
+    return bytes(record.event(seq, boot, uptime_ms, clock_s, record.EVENT_BOOT, 1, 0, "0.1.0"))
+
+
+@pytest.fixture
+def db(tmp_path: Path):
+    with Database.open(tmp_path / "heard.db") as d:
+        yield d
+
+
+def test_fresh_database_has_every_table(tmp_path: Path):
+    path = tmp_path / "sub" / "heard.db"
+    with Database.open(path) as d:
+        assert d.schema_version() == len(MIGRATIONS)
+        tables = {r[0] for r in d.conn.execute("SELECT name FROM sqlite_master "
+                                               "WHERE type = 'table'")}
+    assert {"schema_version", "devices", "records", "conversations", "events", "boots",
+            "cursors"} <= tables
+    with Database.open(path) as d:  # reopening changes nothing
+        assert d.schema_version() == len(MIGRATIONS)
+
+
+def test_conversation_table_has_every_record_field(db: Database):
+    columns = {r[1] for r in db.conn.execute("PRAGMA table_info(conversations)")}
+    assert set(record.CONVERSATION_FIELDS) | {"start_utc", "time_source", "talk_ratio"} \
+        <= columns
+
+
+def test_empty_sqlite_file_is_upgraded(tmp_path: Path):
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()  # a v0 database: nothing in it
+    with Database.open(path) as d:
+        assert d.schema_version() == len(MIGRATIONS)
+
+
+def test_older_schema_is_upgraded_step_by_step(tmp_path: Path):
+    path = tmp_path / "heard.db"
+    with Database.open(path) as d:
+        d.set_secret(DEV, bytes(32))
+
+    def add_notes(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE devices ADD COLUMN notes TEXT")
+        conn.execute("UPDATE devices SET notes = 'migrated'")
+
+    with Database.open(path, migrations=(*MIGRATIONS, add_notes)) as d:
+        assert d.schema_version() == len(MIGRATIONS) + 1
+        assert d.conn.execute("SELECT notes FROM devices").fetchone()[0] == "migrated"
+        assert d.secret(DEV) == bytes(32)
+
+
+def test_failed_migration_leaves_the_older_schema(tmp_path: Path):
+    path = tmp_path / "heard.db"
+    Database.open(path).close()
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        Database.open(path, migrations=(*MIGRATIONS, broken))
+    with Database.open(path) as d:
+        assert d.schema_version() == len(MIGRATIONS)
+        assert d.conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'"
+                              ).fetchone() is None
+
+
+def test_newer_schema_is_refused(tmp_path: Path):
+    path = tmp_path / "heard.db"
+    Database.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE schema_version SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(HeardError, match=r"newer heard \(schema 99\); this heard knows up to 1"
+                       ) as info:
+        Database.open(path)
+    assert info.value.hint == "upgrade heard"
+
+
+def test_not_a_database_is_a_heard_error(tmp_path: Path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(HeardError, match="cannot use database"):
+        Database.open(path)
+
+
+def test_secrets(db: Database):
+    assert db.secret(DEV) is None
+    db.set_secret(DEV, b"\x01" * 32)
+    assert db.secret(DEV) == b"\x01" * 32
+    with pytest.raises(HeardError, match="32 bytes"):
+        db.set_secret(DEV, b"short")
+
+
+def test_store_is_idempotent(db: Database):
+    raws = [event(1), conversation(2), conversation(3)]
+    first = db.store_records(DEV, LOG, raws, next_seq=4)
+    assert (first.new, first.duplicates, first.bad) == (3, 0, 0)
+    assert (first.conversations, first.events, first.last_seq) == (2, 1, 3)
+    again = db.store_records(DEV, LOG, raws, next_seq=4)
+    assert (again.new, again.duplicates, again.conversations) == (0, 3, 0)
+    counts = db.counts(DEV)
+    assert (counts.records, counts.conversations, counts.events) == (3, 2, 1)
+    assert db.cursor(DEV, LOG) == 4
+    assert db.cursor(DEV, "other-log") is None
+
+
+def test_raw_bytes_and_decoded_fields_are_kept(db: Database):
+    raw = conversation(7, employee_ms=3000, customer_ms=1000)
+    db.store_records(DEV, LOG, [raw])
+    stored = db.conn.execute("SELECT raw, kind, version, log_id FROM records").fetchone()
+    assert stored == (raw, "conversation", 1, LOG)
+    row = db.conn.execute("SELECT turns, employee_ms, talk_ratio, channels FROM conversations"
+                          ).fetchone()
+    assert row == (4, 3000, 0.75, 2)
+    ev = db.conn.execute("SELECT name, code, a, text FROM events").fetchone()
+    assert ev is None
+    db.store_records(DEV, LOG, [event(8)])
+    assert db.conn.execute("SELECT name, code, a, text FROM events").fetchone() == (
+        "boot", 1, 1, "0.1.0")
+
+
+def test_bad_crc_record_is_never_stored(db: Database):
+    good = conversation(1)
+    bad = bytearray(conversation(2))
+    bad[20] ^= 0xFF
+    torn = conversation(3)[:-5]
+    result = db.store_records(DEV, LOG, [good, bytes(bad), torn])
+    assert (result.new, result.bad) == (1, 2)
+    assert db.counts().records == 1
+    assert [r[0] for r in db.conn.execute("SELECT seq FROM conversations")] == [1]
+
+
+def test_cursor_moves_with_the_records_or_not_at_all(db: Database):
+    db.set_cursor(DEV, LOG, 5)
+    with pytest.raises(sqlite3.IntegrityError), db.transaction() as c:
+        db.store_records(DEV, LOG, [conversation(5)], next_seq=6)
+        c.execute("INSERT INTO cursors (device_id, log_id, next_seq) VALUES (?, ?, 1)",
+                  (DEV, LOG))  # fails: the whole transaction goes
+    assert db.cursor(DEV, LOG) == 5
+    assert db.counts().records == 0
+
+
+def test_wall_time_from_device_clock(db: Database):
+    db.store_records(DEV, LOG, [conversation(1, uptime_ms=5000, clock_s=1_700_000_000)])
+    assert db.conn.execute("SELECT start_utc, time_source FROM conversations").fetchone() == (
+        1_700_000_000.0, "device")
+
+
+def test_wall_time_inferred_from_the_boot_offset(db: Database):
+    result = db.store_records(DEV, LOG, [conversation(1, uptime_ms=2500)],
+                              boot_offsets={BOOT: 1_000_000.0})
+    assert result.new == 1
+    assert db.conn.execute("SELECT start_utc, time_source FROM conversations").fetchone() == (
+        1_000_002.5, "inferred")
+    assert db.boot_offset(DEV, BOOT) == 1_000_000.0
+
+
+def test_wall_time_unknown_until_the_boot_is_seen(db: Database):
+    db.store_records(DEV, LOG, [conversation(1, uptime_ms=4000), event(2, uptime_ms=500),
+                                conversation(3, boot=999)])
+    rows = db.conn.execute("SELECT start_utc, time_source FROM conversations").fetchall()
+    assert rows == [(None, None), (None, None)]
+    db.set_boot_offset(DEV, BOOT, 2_000_000.0)  # a later sync sees that boot
+    assert db.conn.execute("SELECT start_utc, time_source FROM conversations WHERE seq = 1"
+                           ).fetchone() == (2_000_004.0, "inferred")
+    assert db.conn.execute("SELECT time_utc FROM events").fetchone() == (2_000_000.5,)
+    assert db.conn.execute("SELECT start_utc FROM conversations WHERE seq = 3"
+                           ).fetchone() == (None,)
+
+
+def test_same_seq_in_another_boot_is_another_record(db: Database):
+    db.store_records(DEV, LOG, [conversation(1)])
+    result = db.store_records(DEV, "new-log", [conversation(1, boot=42)])
+    assert result.new == 1
+    assert db.counts().records == 2
+
+
+def test_note_sync(db: Database):
+    db.note_sync(DEV, "0.1.0", 123.0)
+    device = db.device(DEV)
+    assert device is not None
+    assert (device["firmware"], device["last_sync"], device["secret"]) == ("0.1.0", 123.0, None)
