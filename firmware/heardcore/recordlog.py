@@ -213,7 +213,7 @@ class RecordLog:
         """(records from ``from_seq`` on, seq to ask for next): ``max_bytes`` at most,
         but one record at least. A bad record skips the rest of its segment."""
         pos = max(from_seq, self.first_seq)
-        out = []
+        out = []  # type: list[bytes]
         total = 0
         segs = self._segs
         i = len(segs) - 1

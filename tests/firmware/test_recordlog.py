@@ -1,5 +1,9 @@
 """The record log on flash, each test in its own directory under /tmp (no tempfile on
-MicroPython). Kept short: the unix port compiles it in a 64 KB heap."""
+MicroPython). Failing writes and a model-based test are in tests/test_recordlog_host.py.
+
+Kept short, and ``record`` is taken from ``recordlog``: compiling recordlog before record
+is what lets this module run in the unix port's 64 KB test heap (fragmentation).
+"""
 
 import os
 import struct

@@ -1,0 +1,203 @@
+"""The device application on the emulated device (MicroPython unix port on a pty).
+
+End to end: the firmware's records match the detector on the same audio, a sync moves
+them into the host database and acknowledges them, lost audio is flagged, an exception in
+the loop is logged and the loop goes on, a corrupt data area is reformatted, reboot and the
+mute button work, and the per-block path allocates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from click.testing import CliRunner
+
+from device_helpers import conversations, events, flash_records
+from heard.cli import cli
+from heard.db import Database
+from heard.device.client import DeviceClient
+from heard.device.emulator import Emulator, provision, wait_for
+from heard.device.link import open_port
+from heard.device.sync_command import sync_device
+from heard.mpytools import find_micropython, micropython_env
+from heard.simulate.engines import simulate_file
+from heardcore import record
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.micropython
+
+
+def run_to_end(wavs: list[Path], flash: Path, **kwargs: object) -> Emulator:
+    """Play ``wavs`` through the emulated device as fast as possible until it stops."""
+    emu = Emulator(wavs, flash, fast=True, exit_when_done=True, **kwargs)  # type: ignore[arg-type]
+    emu.start()
+    try:
+        assert emu.wait(120) == 0, emu.debug_lines[-10:]
+    finally:
+        emu.stop()
+    return emu
+
+
+def test_records_hold_what_the_detector_found(device_wavs: list[Path], tmp_path: Path) -> None:
+    wav = device_wavs[1]
+    run_to_end([wav], tmp_path / "flash")
+    recs = flash_records(tmp_path / "flash")
+    boot = events(recs)[0]
+    assert boot["name"] == "boot" and boot["seq"] == 1 and boot["text"] == "0.2.0"
+    assert record.RESET_NAMES[boot["a"]] == "emulator"
+    got = conversations(recs)
+    expected = simulate_file(wav).conversations
+    assert got and len(got) == len(expected)
+    for rec, conv in zip(got, expected, strict=True):
+        assert rec["uptime_ms"] == conv.start_ms  # the detector started at boot
+        assert rec["duration_ms"] == conv.end_ms - conv.start_ms
+        for name in ("employee_ms", "customer_ms", "overlap_ms", "turns", "switches",
+                     "interruptions_by_employee", "interruptions_by_customer",
+                     "backchannels_by_employee", "backchannels_by_customer",
+                     "longest_employee_monologue_ms", "longest_customer_story_ms",
+                     "median_latency_ms", "flags"):
+            assert rec[name] == conv.values[name], name
+        assert rec["channels"] == 2 and rec["clock_s"] == 0
+    assert len({r["boot_id"] for r in recs}) == 1
+    assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
+
+
+def test_sync_moves_every_record_once_and_acknowledges(device_wavs: list[Path],
+                                                        tmp_path: Path) -> None:
+    flash = tmp_path / "flash"
+    device_id, secret = provision(flash)
+    run_to_end(device_wavs, flash)
+    before = flash_records(flash)
+    db = Database.open(tmp_path / "heard.db")
+    db.set_secret(device_id, secret)
+    with Emulator([], flash) as emu:  # rebooted, listening to silence in real time
+        assert wait_for(lambda: emu.written(), 10)  # its boot event
+        port = open_port(emu.port)
+        try:
+            first = sync_device(port, db)
+            second = sync_device(port, db)
+            info = DeviceClient(port).hello()
+        finally:
+            port.close()
+    assert first.device_id == device_id
+    assert first.new == len(before) + 1 and first.duplicates == 0 and not first.gaps
+    assert first.acked == len(before) + 1
+    assert first.clock_before == 0 and first.clock_set_to
+    assert second.new == 1  # the clock_set event the first sync caused
+    assert info["acked"] == second.acked == first.acked + 1
+    stored = db.conn.execute(
+        "SELECT raw FROM records WHERE device_id = ? ORDER BY seq", (device_id,)
+    ).fetchall()
+    assert [row[0] for row in stored][: len(before)] == [r["raw"] for r in before]
+    assert db.counts(device_id).conversations == len(conversations(before))
+    # Acknowledged records leave the device: its log holds none of the old ones.
+    assert all(r["seq"] > len(before) for r in flash_records(flash))
+    db.close()
+
+
+def test_lost_audio_is_flagged_in_the_conversation_or_logged(device_wavs: list[Path],
+                                                             tmp_path: Path) -> None:
+    wav = device_wavs[1]
+    talk = _conversation_start_ms(wav) + 5000
+    end = int(soundfile.info(str(wav)).duration * 1000)
+    run_to_end([wav], tmp_path / "flash", drop_audio=[(talk, 400), (end + 8500, 300)])
+    recs = flash_records(tmp_path / "flash")
+    flagged = [c for c in conversations(recs) if c["flags"] & 4]
+    assert len(flagged) == 1 and 400 <= flagged[0]["lost_ms"] <= 500
+    gaps = events(recs, "audio_gap")
+    assert len(gaps) == 1 and 300 <= gaps[0]["a"] <= 400
+
+
+def test_an_exception_in_the_loop_is_logged_and_the_loop_goes_on(device_wavs: list[Path],
+                                                                  tmp_path: Path) -> None:
+    run_to_end([device_wavs[1]], tmp_path / "flash", fail_at=5040)  # a block boundary
+    recs = flash_records(tmp_path / "flash")
+    errors = events(recs, "error")
+    assert [e["text"] for e in errors] == ["RuntimeError: injected fault at 5040 ms"]
+    assert any(c["seq"] > errors[0]["seq"] for c in conversations(recs))
+
+
+def test_a_corrupt_data_area_is_formatted_not_a_dead_end(device_wavs: list[Path],
+                                                         tmp_path: Path) -> None:
+    flash = tmp_path / "flash"
+    run_to_end([device_wavs[0]], flash)
+    old = flash_records(flash)
+    (flash / "data" / "state.json").write_bytes(b"\x00garbage{")
+    run_to_end([device_wavs[0]], flash)
+    recs = flash_records(flash)
+    assert recs[0]["name"] == "data_reset" and "LogCorrupt" in recs[0]["text"]
+    assert events(recs, "boot") and conversations(recs)
+    assert recs[0]["seq"] == 1 and len(recs) >= len(old)
+
+
+def test_reboot_command_restarts_the_device(tmp_path: Path) -> None:
+    flash = tmp_path / "flash"
+    _device_id, secret = provision(flash)
+    with Emulator([], flash) as emu:
+        port = open_port(emu.port)
+        try:
+            client = DeviceClient(port)
+            boot = client.hello()["boot"]
+            client.auth(secret)
+            client.reboot()
+            assert wait_for(lambda: emu.boots == 2, 10)
+            assert wait_for(lambda: len(emu.written()) == 2, 10)
+            assert client.hello()["boot"] != boot
+        finally:
+            port.close()
+    boots = events(flash_records(flash), "boot")
+    assert [record.RESET_NAMES[b["a"]] for b in boots] == ["emulator", "soft"]
+
+
+def test_the_mute_button_stops_listening_and_is_logged(device_wavs: list[Path],
+                                                       tmp_path: Path) -> None:
+    flash = tmp_path / "flash"
+    _device_id, secret = provision(flash)
+    with Emulator([device_wavs[1]], flash) as emu:  # real time: the WAV lasts 68 s
+        port = open_port(emu.port)
+        try:
+            client = DeviceClient(port)
+            assert client.hello()["listening"] is True
+            (flash / "button").touch()
+            assert wait_for(lambda: client.hello()["muted"], 5)
+            info = client.hello()
+            assert info["listening"] is False
+            (flash / "button").touch()
+            assert wait_for(lambda: not client.hello()["muted"], 5)
+        finally:
+            port.close()
+    names = [e["name"] for e in events(flash_records(flash))]
+    assert names[:3] == ["boot", "mute_on", "mute_off"]
+
+
+def test_the_per_block_path_allocates_nothing(device_wavs: list[Path], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [find_micropython(), str(ROOT / "tests/device_scripts/app_heap.py"),
+         str(tmp_path / "flash"), str(device_wavs[1])],
+        env=micropython_env([ROOT / "firmware"]), capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    frames = int(result.stdout.split("frames")[1].split()[0])
+    speech = int(result.stdout.split("speech")[1].split()[0])
+    assert frames == 304 and speech > 0
+
+
+def test_emulate_refuses_a_wav_the_microphone_cannot_give(tmp_path: Path) -> None:
+    wav = tmp_path / "cd.wav"
+    soundfile.write(str(wav), np.zeros((4410, 2), dtype=np.int16), 44100, subtype="PCM_16")
+    result = CliRunner().invoke(cli, ["emulate", "--wav", str(wav), "--flash",
+                                      str(tmp_path / "f"), "--db", str(tmp_path / "db")])
+    assert result.exit_code != 0
+    assert "44100" in str(result.exception) or "44100" in result.output
+    assert "16 kHz" in str(result.exception) + result.output
+
+
+def _conversation_start_ms(wav: Path) -> int:
+    truth = json.loads(wav.with_suffix(".truth.json").read_text())
+    return int(truth["conversations"][0]["start"] * 1000)
