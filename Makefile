@@ -9,7 +9,7 @@ FIRMWARE_SRC := $(shell find firmware -name '*.py' -not -path '*/__pycache__/*')
 DEMO_DIR ?= build/demo
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test test-all bench lint firmware clean
+.PHONY: setup demo simulate-demo test test-all bench lint firmware clean
 
 setup: $(STAMP)
 
@@ -18,10 +18,13 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/heard synth --out $(DEMO_DIR)/corpus --n 4 --seed 7
-	$(BIN)/heard simulate $(DEMO_DIR)/corpus --out $(DEMO_DIR)/detector
-	$(BIN)/heard eval $(DEMO_DIR)/corpus $(DEMO_DIR)/detector
-	@echo "demo corpus, firmware detector output and scores are in $(DEMO_DIR)/"
+	$(BIN)/heard demo --out $(DEMO_DIR)
+
+# The engineers' loop: synthesize, run the firmware detector on the WAVs, score it.
+simulate-demo: $(STAMP)
+	$(BIN)/heard synth --out $(DEMO_DIR)/sim/corpus --n 4 --seed 7
+	$(BIN)/heard simulate $(DEMO_DIR)/sim/corpus --out $(DEMO_DIR)/sim/detector
+	$(BIN)/heard eval $(DEMO_DIR)/sim/corpus $(DEMO_DIR)/sim/detector
 
 test: $(STAMP)
 	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) -q

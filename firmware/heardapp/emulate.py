@@ -2,7 +2,7 @@
 
     micropython -m heardapp.emulate --flash DIR [--fast] [--exit-when-done]
         [--capacity BYTES] [--write-chunk N] [--drop-audio AT_MS:MS] [--reset-cause N]
-        [--tail-ms MS] [--fail-at MS] WAV...
+        [--tail-ms MS] [--fail-at MS] [--gap-ms MS] WAV...
 
 stdin/stdout are the serial port; stderr carries debug lines. A bad argument or WAV prints
 one line to stderr and exits with status 2; a reboot command exits with status 3 (the host
@@ -23,7 +23,8 @@ def _parse(argv):
     opts = {"wavs": [], "drop_audio": []}  # type: dict
     flags = {"--fast": "fast", "--exit-when-done": "exit_when_done"}
     values = {"--flash": "flash", "--capacity": "capacity", "--write-chunk": "write_chunk",
-              "--reset-cause": "reset_cause", "--tail-ms": "tail_ms", "--fail-at": "fail_at"}
+              "--reset-cause": "reset_cause", "--tail-ms": "tail_ms", "--fail-at": "fail_at",
+              "--gap-ms": "gap_ms"}
     i = 0
     while i < len(argv):
         arg = argv[i]

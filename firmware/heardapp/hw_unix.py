@@ -29,7 +29,7 @@ class UnixHardware:
 
     def __init__(self, wavs, flash, fast=False, capacity=2 * 1024 * 1024, write_chunk=0,
                  exit_when_done=False, drop_audio=None, reset_cause=6, tail_ms=10000,
-                 fail_at=-1):
+                 fail_at=-1, gap_ms=0):
         self.flash = flash
         self.config_dir = flash
         self.data_dir = flash + "/data"
@@ -40,6 +40,8 @@ class UnixHardware:
         self.drops = list(drop_audio or [])  # (at audio ms, ms lost) in order
         self.cause = reset_cause
         self.tail_ms = tail_ms
+        self.gap_ms = gap_ms  # silence between two files (customers come and go)
+        self.gap_left = 0
         self.fail_at = fail_at  # audio ms at which mic_read raises once (fault injection)
         self.wavs = list(wavs)
         self.reader = None
@@ -96,11 +98,16 @@ class UnixHardware:
             raise RuntimeError("injected fault at {} ms".format(self.audio_ms))
         if self.drops and self.audio_ms >= self.drops[0][0]:
             self._drop(self.drops.pop(0)[1])
-        got = self._read_wav(buf)
+        got = 0
+        if self.gap_left > 0:
+            self.gap_left -= block_ms
+        else:
+            got = self._read_wav(buf)
         if got < frames:
             for i in range(got * self.channels, len(buf)):
                 buf[i] = 0
-            self.silence_ms += block_ms
+            if not self.wavs and self.reader is None:
+                self.silence_ms += block_ms
         self.audio_ms += block_ms
         self.virtual_ms += block_ms
         return frames
@@ -116,6 +123,9 @@ class UnixHardware:
             if got:
                 return got
             self._close_wav()
+            if self.wavs and self.gap_ms:
+                self.gap_left = self.gap_ms
+                return 0
 
     def _close_wav(self):
         f = self.file

@@ -17,6 +17,10 @@ from heard.errors import HeardError
 
 # name -> (module:attribute of a click.Command, one-line purpose for `heard --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "heard.demo:demo",
+        "Run the whole path on this machine: emulated device, serial sync, results.",
+    ),
     "synth": (
         "heard.synth.command:synth",
         "Write synthetic counter conversations (WAV + RTTM + truth JSON).",

@@ -71,6 +71,7 @@ class Emulator:
         drop_audio: Sequence[tuple[int, int]] = (),
         tail_ms: int | None = None,
         fail_at: int | None = None,
+        gap_ms: int = 0,
         echo_debug: bool = False,
     ):
         self.wavs = [Path(w) for w in wavs]
@@ -82,6 +83,7 @@ class Emulator:
         self.drop_audio = list(drop_audio)
         self.tail_ms = tail_ms
         self.fail_at = fail_at
+        self.gap_ms = gap_ms
         self.echo_debug = echo_debug
         self.debug_lines: list[str] = []
         self.exit_codes: list[int] = []
@@ -109,6 +111,8 @@ class Emulator:
             cmd += ["--write-chunk", str(self.write_chunk)]
         if self.tail_ms is not None:
             cmd += ["--tail-ms", str(self.tail_ms)]
+        if self.gap_ms:
+            cmd += ["--gap-ms", str(self.gap_ms)]
         if self.fail_at is not None:
             cmd += ["--fail-at", str(self.fail_at)]
         for at, ms in self.drop_audio:
