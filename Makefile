@@ -38,7 +38,7 @@ bench: $(STAMP)
 lint: $(STAMP) firmware
 	$(BIN)/ruff check host firmware tests bench
 	$(BIN)/mypy
-	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file firmware/mypy.ini firmware/heardcore
+	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file firmware/mypy.ini firmware/heardcore firmware/heardapp firmware/main.py
 
 firmware: $(STAMP)
 	@$(PY) -m heard.mpytools build --out build/mpy firmware

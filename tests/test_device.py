@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
-
 from device_helpers import conversations, events, flash_records
+
 from heard.cli import cli
 from heard.db import Database
 from heard.device.client import DeviceClient

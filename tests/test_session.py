@@ -218,7 +218,8 @@ def test_live_frames_only_after_the_host_asks(device: FakeDevice) -> None:
     host.session.poll(100)
     live = [wire.decode(f[1:-1]) for f in host.sent[3:]]
     assert len(live) == 3 and all(kind == wire.LIVE_FRAME for kind, _, _ in live)
-    fields = dict(zip(wire.LIVE_FIELDS, struct.unpack(wire.LIVE_FORMAT, live[0][2])))
+    fields = dict(zip(wire.LIVE_FIELDS, struct.unpack(wire.LIVE_FORMAT, live[0][2]),
+                      strict=True))
     assert fields["tdoa"] == -3 and fields["evidence"] == 7
     host.request(wire.LIVE, struct.pack("<H", 0))
     before = len(host.sent)

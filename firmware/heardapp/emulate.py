@@ -11,10 +11,9 @@ side starts the device again).
 
 import sys
 
-from heardcore.wavfile import WavError
-
 from heardapp.app import App
 from heardapp.hw_unix import UnixHardware
+from heardcore.wavfile import WavError
 
 USAGE = "usage: heardapp.emulate --flash DIR [--fast] [--exit-when-done] [options] WAV..."
 

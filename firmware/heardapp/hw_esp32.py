@@ -16,9 +16,9 @@ import esp32
 import machine
 import micropython
 import vfs
-from heardcore.pcm import i2s32_to_int16
 
 from heardapp import board
+from heardcore.pcm import i2s32_to_int16
 
 BLOCK_FRAMES = 2  # 20 ms per read: the serial port is served between reads
 IBUF = 40000  # I2S DMA ring: ~300 ms of 32-bit stereo at 16 kHz (FACTS.md)

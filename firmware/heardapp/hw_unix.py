@@ -16,6 +16,7 @@ import sys
 import time
 
 import micropython
+
 from heardcore.wavfile import WavReader
 
 BLOCK_FRAMES = 8

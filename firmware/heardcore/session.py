@@ -2,8 +2,9 @@
 
 ``Session(device, write)`` is fed received bytes one at a time through ``receive`` and is
 ticked by the app loop through ``poll(elapsed_ms)`` (ms since the previous poll: no
-absolute times, so nothing grows into a heap integer on a device that runs for months); it answers through ``write(bytes)`` and
-never sends anything unasked, except live frames the host switched on. What it needs from
+absolute times, so nothing grows into a heap integer on a device that runs for months).
+It answers through ``write(bytes)`` and never sends anything unasked, except live frames
+the host switched on. What it needs from
 the device is the ``device`` object (the app): ``hello_info()``, ``device_id``, ``secret``
 (bytes, or None when not provisioned), ``log`` (a ``RecordLog``), ``set_clock(s)``,
 ``config_get()``, ``config_set(dict)``, ``live_values()``, ``reboot()``, ``kbd_intr(on)``
