@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import detector_bench
+import device_bench
 import soundfile
 
 from heard.mpytools import find_micropython, micropython_env
@@ -100,6 +101,10 @@ BENCHES: dict[str, tuple[Path, Callable[[argparse.Namespace], str]]] = {
     "Detector speed on the unix port": (DOC, lambda a: detector_bench.speed()),
     "Detector load on an ESP32 (estimate)": (DOC, lambda a: detector_bench.esp32_load()),
     "Detector memory": (DOC, lambda a: detector_bench.memory()),
+    "Record log and flash": (DOC, lambda a: device_bench.flash_use()),
+    "Sync over serial at 115200 baud": (DOC, lambda a: device_bench.sync_throughput()),
+    "Records into SQLite": (DOC, lambda a: device_bench.sqlite_rate()),
+    "Device app memory": (DOC, lambda a: device_bench.app_memory()),
     "Detector accuracy on held-out synthetic corpora": (
         ACCURACY_DOC, lambda a: detector_bench.accuracy(a.accuracy_n)),
 }
