@@ -70,14 +70,14 @@ def flash_use() -> str:
         stored = log.stored_bytes()
     per_conv = DATA_AREA / kept
     return "\n".join([
-        f"- record size: conversation {len(conv)} B, event {len(event)} B + its text "
-        f"(at most {record.MAX_TEXT} B)",
-        f"- a 2 MiB data area (4 KiB blocks, 8 KiB kept free for the state file) holds "
+        (f"- record size: conversation {len(conv)} B, event {len(event)} B + its text "
+        f"(at most {record.MAX_TEXT} B)"),
+        (f"- a 2 MiB data area (4 KiB blocks, 8 KiB kept free for the state file) holds "
         f"{kept:,} conversation records ({stored:,} B of records): {per_conv:.0f} B of flash "
-        f"per conversation, segment and filesystem overhead included",
-        f"- at {PER_DAY} conversations a day (a busy counter) that is "
+        f"per conversation, segment and filesystem overhead included"),
+        (f"- at {PER_DAY} conversations a day (a busy counter) that is "
         f"**{kept / PER_DAY:.0f} days** between syncs before the device starts counting "
-        f"dropped conversations (boot and other events take a little of it)",
+        f"dropped conversations (boot and other events take a little of it)"),
     ])
 
 
@@ -103,12 +103,12 @@ def sync_throughput(n: int = 1200) -> str:
     record_bytes = result.new * len(record.conversation(1, 1, 0, 0, _conversation(0), 2))
     line_rate = BAUD / 10
     return "\n".join([
-        f"- {result.new:,} records ({record_bytes:,} B) synced through a proxy paced at "
+        (f"- {result.new:,} records ({record_bytes:,} B) synced through a proxy paced at "
         f"{BAUD} baud ({line_rate:,.0f} B/s each way) in {elapsed:.2f} s, hello, auth, ack, "
-        f"clock and bye included",
-        f"- record bytes per second: {record_bytes / elapsed:,.0f} B/s = "
+        f"clock and bye included"),
+        (f"- record bytes per second: {record_bytes / elapsed:,.0f} B/s = "
         f"**{record_bytes / elapsed / line_rate:.0%} of the line rate**; all bytes on the "
-        f"wire (framing, escapes, requests): {wire_bytes:,} B",
+        f"wire (framing, escapes, requests): {wire_bytes:,} B"),
         f"- {result.new / elapsed:,.0f} records per second end to end",
     ])
 
@@ -156,13 +156,13 @@ def app_memory() -> str:
         ).stdout.split()
     booted, after, total = (int(v) for v in out[-3:])
     return "\n".join([
-        f"- the whole app (detector, record log, session; modules precompiled to .mpy) after "
+        (f"- the whole app (detector, record log, session; modules precompiled to .mpy) after "
         f"boot: {booted:,} B of a {total:,} B heap on the x64 unix port; {after:,} B after "
-        f"3 s of running",
-        "- the unix port's objects use 8-byte words where the ESP32 uses 4, so this is an "
+        f"3 s of running"),
+        ("- the unix port's objects use 8-byte words where the ESP32 uses 4, so this is an "
         "upper bound for the device, whose heap without PSRAM is 111,936 B (FACTS.md). In "
         "a heap of exactly that size the x64 port fails to find 5 KiB in one piece for the "
         "audio block, so the emulator runs with 192 KiB; the detector alone runs in a "
         "64 KiB heap on the unix port (tests/firmware/test_detector.py). Not yet measured "
-        "on an ESP32.",
+        "on an ESP32."),
     ])
