@@ -207,11 +207,21 @@ class App:
 
     def run(self):
         self.boot()
-        while not self.hw.finished():
-            try:
-                self.step()
-            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
-                self.failed(exc)
+        try:
+            while not self.hw.finished():
+                try:
+                    self.step()
+                except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                    self.failed(exc)
+        except KeyboardInterrupt:
+            # An engineer pressed Ctrl-C (never inside a session): stop listening, keep
+            # what was measured, and leave to the REPL.
+            self._end_detector()
+            self._write_pending()
+            self.hw.mic_stop()
+            self.hw.led(False)
+            self.hw.to_repl()
+            raise
         self._end_detector()
         self._write_pending()
 

@@ -43,6 +43,7 @@ class Esp32Hardware:
         self.led_pin = machine.Pin(self.pins["led"], machine.Pin.OUT, value=0)
         self.button_pin = machine.Pin(self.pins["button"], machine.Pin.IN, machine.Pin.PULL_UP)
         self.button_was = 1
+        self.repl_timer = None
         self.last_ticks = time.ticks_ms()
         self.poller = select.poll()
         self.poller.register(sys.stdin, select.POLLIN)
@@ -156,6 +157,13 @@ class Esp32Hardware:
         pressed = self.button_was == 1 and now == 0
         self.button_was = now
         return pressed
+
+    def to_repl(self):
+        """Leaving for the REPL: the watchdog cannot be stopped, so a timer feeds it, or
+        the board would reset under the engineer's hands."""
+        wdt = self.wdt
+        self.repl_timer = machine.Timer(0)
+        self.repl_timer.init(period=2000, callback=lambda _t: wdt.feed())
 
     def reset_cause(self):
         cause = machine.reset_cause()

@@ -237,6 +237,9 @@ class UnixHardware:
         except OSError:
             return False
 
+    def to_repl(self):
+        pass
+
     def reset_cause(self):
         return self.cause
 
