@@ -184,7 +184,7 @@ class App:
             raw = record.event(log.next_seq, self.boot_id, self.uptime_ms(),
                                self.clock_at(self.uptime_ms()),
                                record.EVENT_RECORDS_DROPPED, missed, log.dropped)
-            if log.append(raw):
+            if log.append(raw, count=False):  # its own loss is no news
                 log.note_dropped_logged()
                 self.hw.debug("wrote {}".format(log.next_seq - 1))
 

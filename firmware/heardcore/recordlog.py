@@ -161,16 +161,16 @@ class RecordLog:
     def _fits(self, n):
         return self.free_bytes() >= n + self.reserve_bytes + _BLOCK * self._new_seg(n)
 
-    def append(self, rec):
-        """Store a record numbered ``next_seq``; False (counted in ``dropped``) if the
-        area is full or the write fails."""
+    def append(self, rec, count=True):
+        """Store a record numbered ``next_seq``; False (counted in ``dropped`` if
+        ``count``) if the area is full or the write fails."""
         n, seq = record.check(rec)
         if seq != self.next_seq or n != len(rec):
             raise ValueError("seq {} is not next ({})".format(seq, self.next_seq))
         if not self._fits(n):
             self._drop_acked()  # normally none are left: ack() and open() delete them
             if not self._fits(n):
-                return self._drop()
+                return self._drop() if count else False
         new = self._new_seg(n)
         path = self._seg(seq) if new else self._seg(self._segs[-1])
         try:
@@ -188,7 +188,7 @@ class RecordLog:
                     os.remove(path)
                 except OSError:
                     pass
-            return self._drop()
+            return self._drop() if count else False
         if new:
             self._segs.append(seq)
             self._size = 0

@@ -286,6 +286,8 @@ class DeviceClient:
                 self._text(chunk)
             else:
                 self.stats.corrupt += 1
+                if kind >= 0:
+                    return 1, b""  # a damaged answer: ask again at once
             return None
         if k == kind and r == req_id:
             return 0, body

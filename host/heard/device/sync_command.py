@@ -22,12 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
 from heard.db import Database, default_path
-from heard.device.client import DeviceClient
+from heard.device.client import DeviceClient, NotAnswering
 from heard.device.link import find_ports, open_port
 from heard.errors import HeardError
 from heardcore import record
 from heardcore.auth import SECRET_SIZE
 
+MIN_BATCH = 1  # bytes asked for in a get: the device still sends one record
 Progress_ = Callable[[int, int], None]  # (records fetched so far, records to fetch)
 
 
@@ -138,10 +139,22 @@ def _fetch(
     if gap is not None:
         result.gaps.append(gap)
     begin, last = pos, None
+    size = max_bytes
     while pos < end:
         if progress is not None:
             progress(pos - begin, end - begin)
-        raws, resume = client.get(pos, max_bytes)
+        resends = client.stats.resends
+        try:
+            raws, resume = client.get(pos, size)
+        except NotAnswering:
+            if size <= MIN_BATCH:
+                raise
+            size = max(MIN_BATCH, size // 4)  # a noisy link: smaller answers get through
+            continue
+        if client.stats.resends > resends:
+            size = max(MIN_BATCH, size // 2)
+        else:
+            size = min(max_bytes, size * 2)
         seqs = _check_batch(raws, pos, resume, result.device_id)
         _note_gaps(result.gaps, pos, seqs, resume)
         stored = db.store_records(result.device_id, result.log_id, raws, next_seq=resume)
