@@ -21,6 +21,7 @@ from pathlib import Path
 
 import detector_bench
 import device_bench
+import report_bench
 import soundfile
 
 from heard.mpytools import find_micropython, micropython_env
@@ -105,6 +106,7 @@ BENCHES: dict[str, tuple[Path, Callable[[argparse.Namespace], str]]] = {
     "Sync over serial at 115200 baud": (DOC, lambda a: device_bench.sync_throughput()),
     "Records into SQLite": (DOC, lambda a: device_bench.sqlite_rate()),
     "Device app memory": (DOC, lambda a: device_bench.app_memory()),
+    "Reports": (DOC, lambda a: report_bench.report_speed()),
     "Detector accuracy on held-out synthetic corpora": (
         ACCURACY_DOC, lambda a: detector_bench.accuracy(a.accuracy_n)),
 }

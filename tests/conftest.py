@@ -53,3 +53,10 @@ def device_wavs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = tmp_path_factory.mktemp("device_wavs")
     generate_corpus(out, n=2, seed=11, channels=2)
     return sorted(out.glob("*.wav"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--port``: the serial port of a real ESP32 for tests marked ``device``."""
+    parser.addoption("--port", default=None, metavar="PORT",
+                     help="serial port of a real ESP32 for tests marked `device` "
+                     "(with HEARD_FIRMWARE_IMAGE=MicroPython .bin for heard flash)")

@@ -102,7 +102,7 @@ def test_newer_schema_is_refused(tmp_path: Path):
     conn.execute("UPDATE schema_version SET version = 99")
     conn.commit()
     conn.close()
-    with pytest.raises(HeardError, match=r"newer heard \(schema 99\); this heard knows up to 1"
+    with pytest.raises(HeardError, match=r"newer heard \(schema 99\); this heard knows up to 2"
                        ) as info:
         Database.open(path)
     assert info.value.hint == "upgrade heard"

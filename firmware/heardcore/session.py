@@ -53,7 +53,10 @@ class Session:
             self.live_due -= elapsed_ms
             if self.live_due > 0:
                 return
-            self.live_due = self.live_ms
+            # Keep the average interval even when polls come in coarser steps.
+            self.live_due += self.live_ms
+            if self.live_due <= 0:
+                self.live_due = self.live_ms
             body = struct.pack(wire.LIVE_FORMAT, *self.device.live_values())
             self.write(wire.encode(wire.LIVE_FRAME, 0, body))
 

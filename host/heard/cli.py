@@ -45,9 +45,37 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heard.device.emulate_command:emulate",
         "Run the device firmware on the MicroPython unix port, WAV files as its microphone.",
     ),
+    "flash": (
+        "heard.flash.command:flash",
+        "Put MicroPython and the heard firmware on an ESP32 and provision it.",
+    ),
     "sync": (
         "heard.device.sync_command:sync",
         "Pull new records from heard devices over USB serial into the local database.",
+    ),
+    "monitor": (
+        "heard.device.monitor_command:monitor",
+        "Watch a device's live levels and who it thinks is talking (never audio).",
+    ),
+    "calibrate": (
+        "heard.device.calibrate_command:calibrate",
+        "Check the mic placement with both sides talking and store the calibration.",
+    ),
+    "report": (
+        "heard.report.command:report",
+        "Show how the counters' conversations went: talk share, interruptions, changes.",
+    ),
+    "device": (
+        "heard.manage_commands:device",
+        "Name devices by store and lane, or list them.",
+    ),
+    "roster": (
+        "heard.manage_commands:roster",
+        "Import who worked which lane when, so reports can group by employee.",
+    ),
+    "export": (
+        "heard.manage_commands:export",
+        "Write conversations and events as CSV or JSON for other tools.",
     ),
 }
 
@@ -79,7 +107,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; typed library errors become one readable line and exit code 1."""
     try:
-        cli.main(args=argv, prog_name="heard", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="heard", standalone_mode=False)
+        if isinstance(rc, int):
+            return rc
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

@@ -70,8 +70,37 @@ def _migration_1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_REPORT_COLUMNS = (
+    "device_id", "start_utc", "employee_ms", "customer_ms", "interruptions_by_employee",
+    "interruptions_by_customer", "backchannels_by_employee", "backchannels_by_customer",
+    "longest_employee_monologue_ms", "longest_customer_story_ms", "median_latency_ms", "flags")
+
+_V2 = (
+    # Reports read the conversations of devices in a time range: this index holds every
+    # column they read (a covering index), so a report never visits the wide table rows.
+    f"CREATE INDEX conversations_report ON conversations ({', '.join(_REPORT_COLUMNS)})",
+    """CREATE INDEX conversations_unknown_time ON conversations (device_id)
+        WHERE start_utc IS NULL""",
+    "CREATE INDEX events_by_name ON events (name, device_id, time_utc)",
+    # Who worked which lane when (`heard roster import`); times in unix seconds, the end
+    # excluded; store NULL: the lane of that name in any store.
+    """CREATE TABLE roster (
+        store TEXT, lane TEXT NOT NULL, employee TEXT NOT NULL,
+        shift_start INTEGER NOT NULL, shift_end INTEGER NOT NULL,
+        source TEXT, imported_at REAL,
+        CHECK (shift_end > shift_start))""",
+    "CREATE INDEX roster_by_lane ON roster (lane, shift_start)",
+)
+
+
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Report indexes and the roster; devices already carry their store and lane names."""
+    for statement in _V2:
+        conn.execute(statement)
+
+
 # Index i holds the step from schema i to schema i + 1. Append only; never edit a step.
-MIGRATIONS: tuple[Migration, ...] = (_migration_1,)
+MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2)
 
 
 def default_path() -> Path:
@@ -167,6 +196,19 @@ class Database:
                       "ON CONFLICT (device_id) DO NOTHING", (device_id, when))
             c.execute("UPDATE devices SET firmware = ?, last_sync = ? WHERE device_id = ?",
                       (firmware, when, device_id))
+
+    def name_device(self, device_id: str, *, store: str | None = None,
+                    lane: str | None = None, name: str | None = None) -> None:
+        """Set the store, lane and name a device counts for (None: leave as is; "": clear).
+        Only a device this database knows (synced or provisioned) can be named."""
+        if self.device(device_id) is None:
+            raise HeardError(f"no device {device_id!r} in {self.path or 'the database'}",
+                             hint="`heard device list` shows the devices this computer knows")
+        with self.transaction() as c:
+            for column, value in (("store", store), ("lane", lane), ("name", name)):
+                if value is not None:
+                    c.execute(f"UPDATE devices SET {column} = ? WHERE device_id = ?",
+                              (value.strip() or None, device_id))
 
     def device(self, device_id: str) -> dict[str, Any] | None:
         cur = self.conn.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,))

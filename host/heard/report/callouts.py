@@ -1,0 +1,112 @@
+"""Plain-language callouts: the few sentences a store manager reads first.
+
+Built from the report's numbers only; each sentence says what was measured, never what it
+should be. The research figure for talk share (about 43% for the seller in sales calls that
+went well, docs/REPORTS.md) is context for the reader, not a target these sentences apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+from heard.report.model import DataQuality, DriftAlert, GroupStats
+
+MAX_DRIFT = 3  # drift alerts repeated among the callouts (all are listed separately)
+MIN_LANE_CONVERSATIONS = 20  # a lane's median counts for the spread only from here
+NOISY_SHARE = 0.10
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def seconds(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms < 10_000 else f"{ms / 1000:.0f} s"
+
+
+def one_in(share: float) -> str:
+    """A share of conversations in words: ``1 of 4``, ``about 3 of 10``, ``none``."""
+    if share <= 0:
+        return "none"
+    if share >= 1:
+        return "every one"
+    if share < 0.1:
+        k = round(1 / share)
+        return f"1 of {k}" if abs(share - 1 / k) < 0.005 else f"about 1 of {k}"
+    best = Fraction(share).limit_denominator(10)
+    if best.numerator == 0:
+        best = Fraction(1, 10)
+    about = "" if abs(share - float(best)) < 0.005 else "about "
+    return f"{about}{best.numerator} of {best.denominator}"
+
+
+def _talk(summary: GroupStats) -> str | None:
+    share = summary.talk_share
+    if share.median is None or share.p25 is None or share.p75 is None:
+        return None
+    spread = (f" (half of them between {pct(share.p25)} and {pct(share.p75)})"
+              if share.conversations >= 4 else "")
+    return f"In a typical conversation the employee did {pct(share.median)} of the talking{spread}."
+
+
+def _stretches(summary: GroupStats) -> str | None:
+    mono, story = summary.median_longest_monologue_ms, summary.median_longest_story_ms
+    if mono is None or story is None:
+        return None
+    return (f"The customer's longest stretch of talking was typically {seconds(story)}; "
+            f"the employee's, {seconds(mono)}.")
+
+
+def _lane_spread(lanes: Sequence[GroupStats]) -> str | None:
+    ranked = [(lane.talk_share.median, lane.label) for lane in lanes
+              if lane.talk_share.median is not None
+              and lane.talk_share.conversations >= MIN_LANE_CONVERSATIONS]
+    if len(ranked) < 2:
+        return None
+    ranked.sort()
+    (low, low_label), (high, high_label) = ranked[0], ranked[-1]
+    if round(low * 100) == round(high * 100):
+        return None
+    return (f"Employee talk share ranged from {pct(low)} on {low_label} to {pct(high)} on "
+            f"{high_label}.")
+
+
+def _quality(q: DataQuality) -> list[str]:
+    out = []
+    stale = q.stale_devices
+    if stale:
+        names = ", ".join(d.name or d.device_id for d in stale[:5])
+        more = f" and {len(stale) - 5} more" if len(stale) > 5 else ""
+        were = "device has" if len(stale) == 1 else "devices have"
+        out.append(f"{len(stale)} {were} not been synced for {q.stale_days} days or more "
+                   f"({names}{more}): their latest conversations are missing.")
+    if q.records_dropped:
+        out.append(f"Devices could not store {q.records_dropped} conversations because their "
+                   "memory was full: sync them more often.")
+    if q.conversations and q.low_snr / q.conversations >= NOISY_SHARE:
+        out.append(f"{pct(q.low_snr / q.conversations)} of conversations were noisy: their "
+                   "numbers are less reliable.")
+    if q.unknown_time:
+        out.append(f"{q.unknown_time} conversations have no known time (their device's clock "
+                   "was never set) and are left out.")
+    return out
+
+
+def callouts(summary: GroupStats, lanes: Sequence[GroupStats],
+             drift: Sequence[DriftAlert], quality: DataQuality) -> tuple[str, ...]:
+    """The sentences, most telling first: drift, then what happened, then data problems."""
+    out = [a.message for a in drift[:MAX_DRIFT]]
+    if summary.customer_interrupted_share is not None:
+        share = summary.customer_interrupted_share
+        out.append("No customer was interrupted." if share == 0 else
+                   f"Customers were interrupted in {one_in(share)} conversations."
+                   if share < 1 else "Customers were interrupted in every conversation.")
+    for sentence in (_talk(summary), _stretches(summary), _lane_spread(lanes)):
+        if sentence:
+            out.append(sentence)
+    if summary.median_patience_ms is not None:
+        out.append(f"After a customer finished speaking, the employee typically answered "
+                   f"after {seconds(summary.median_patience_ms)}.")
+    out += _quality(quality)
+    return tuple(out)

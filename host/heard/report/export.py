@@ -1,0 +1,114 @@
+"""``heard export``: conversations and events, with their device's naming, for other tools.
+
+CSV goes to a folder as three files (``devices.csv``, ``conversations.csv``,
+``events.csv``), one header row each; JSON is one document ``{"format": "heard-export",
+"version": 1, "devices": [...], "conversations": [...], "events": [...]}``. Rows carry
+every field of the records plus the device's store, lane and name, the time in unix
+seconds (``start_utc``, ``time_utc``) and the same time as local ISO 8601 text. Device
+secrets are never exported. With a date range, rows of unknown time are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import heard  # noqa: F401 - installs the micropython stand-in for heardcore
+from heardcore import record
+
+FORMAT_VERSION = 1
+DEVICE_COLUMNS = ("device_id", "name", "store", "lane", "firmware", "first_seen", "last_sync")
+_NAMING = ("store", "lane", "device_name")
+CONVERSATION_COLUMNS = ("device_id", *_NAMING, "boot_id", "seq", "start_utc", "start_local",
+                        "time_source", *record.CONVERSATION_FIELDS, "talk_ratio")
+EVENT_COLUMNS = ("device_id", *_NAMING, "boot_id", "seq", "time_utc", "time_local",
+                 "time_source", "uptime_ms", "clock_s", "name", "code", "a", "b", "text")
+
+
+@dataclass
+class ExportResult:
+    devices: int = 0
+    conversations: int = 0
+    events: int = 0
+
+
+def _local(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return dt.datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+
+
+def _rows(conn: sqlite3.Connection, table: str, time_column: str, start: int | None,
+          end: int | None) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``conversations`` or ``events`` in export column order."""
+    columns = CONVERSATION_COLUMNS if table == "conversations" else EVENT_COLUMNS
+    own = [c for c in columns if c not in (*_NAMING, "start_local", "time_local")]
+    select = ", ".join([f"t.{own[0]}", "d.store", "d.lane", "d.name",
+                        *(f"t.{c}" for c in own[1:])])
+    where, args = "1", []
+    if start is not None:
+        where += f" AND t.{time_column} >= ?"
+        args.append(start)
+    if end is not None:
+        where += f" AND t.{time_column} < ?"
+        args.append(end)
+    sql = (f"SELECT {select} FROM {table} t LEFT JOIN devices d USING (device_id) "
+           f"WHERE {where} ORDER BY t.device_id, t.boot_id, t.seq")
+    at = 6  # the time column's place among the selected ones
+    for row in conn.execute(sql, args):
+        yield (*row[:at + 1], _local(row[at]), *row[at + 1:])
+
+
+def _devices(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    return conn.execute(f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices "
+                        "ORDER BY device_id").fetchall()
+
+
+def export_csv(conn: sqlite3.Connection, folder: Path, start: int | None = None,
+               end: int | None = None) -> ExportResult:
+    folder.mkdir(parents=True, exist_ok=True)
+    result = ExportResult()
+    parts = (("devices", DEVICE_COLUMNS, iter(_devices(conn))),
+             ("conversations", CONVERSATION_COLUMNS,
+              _rows(conn, "conversations", "start_utc", start, end)),
+             ("events", EVENT_COLUMNS, _rows(conn, "events", "time_utc", start, end)))
+    for name, columns, rows in parts:
+        with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            count = 0
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        setattr(result, name, count)
+    return result
+
+
+def export_json(conn: sqlite3.Connection, out: TextIO, start: int | None = None,
+                end: int | None = None) -> ExportResult:
+    """Stream one JSON document to ``out`` (a row per line inside the lists)."""
+    result = ExportResult()
+    head = {"format": "heard-export", "version": FORMAT_VERSION, "exported_at": time.time()}
+    out.write(json.dumps(head)[:-1])
+    parts = (("devices", DEVICE_COLUMNS, iter(_devices(conn))),
+             ("conversations", CONVERSATION_COLUMNS,
+              _rows(conn, "conversations", "start_utc", start, end)),
+             ("events", EVENT_COLUMNS, _rows(conn, "events", "time_utc", start, end)))
+    for name, columns, rows in parts:
+        out.write(f', "{name}": [')
+        count = 0
+        for row in rows:
+            out.write(("," if count else "") + "\n" + json.dumps(dict(zip(columns, row,
+                                                                          strict=True))))
+            count += 1
+        out.write("\n]")
+        setattr(result, name, count)
+    out.write("}\n")
+    return result

@@ -1,0 +1,183 @@
+"""The SQL side of reports: devices and lanes, conversations as numpy columns, quality.
+
+Conversations are read in one aggregate query per report, grouped by device from the
+covering index ``conversations_report`` (db.py): SQLite concatenates each column of a device's rows
+(``group_concat``, every column visiting the rows in the same order) and numpy parses the
+text, so a million conversations never become a million Python row objects. Conversations
+whose start time is unknown (NULL) are not loaded; ``unknown_time`` counts them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from heard.report.stats import COLUMNS, Columns
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    name: str | None
+    store: str | None
+    lane: str | None
+    last_sync: float | None
+
+    @property
+    def lane_name(self) -> str:
+        """The lane it counts for: its lane name, else its own name or id."""
+        return self.lane or self.name or self.device_id
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A counter or lane of a store; devices with the same store and lane name share it."""
+
+    store: str | None
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.store}/{self.name}" if self.store else self.name
+
+    def label(self, with_store: bool) -> str:
+        return f"{self.store} · {self.name}" if with_store and self.store else self.name
+
+
+def devices(conn: sqlite3.Connection) -> list[Device]:
+    """Every device this database knows (synced, provisioned or named)."""
+    return [Device(*r) for r in conn.execute(
+        "SELECT device_id, name, store, lane, last_sync FROM devices ORDER BY device_id")]
+
+
+def _device_clause(device_ids: Sequence[str] | None) -> tuple[str, list[object]]:
+    if device_ids is None:
+        return "", []
+    return f" AND device_id IN ({', '.join('?' * len(device_ids))})", list(device_ids)
+
+
+def _time_clause(column: str, start: int | None, end: int | None) -> tuple[str, list[object]]:
+    sql, args = f"{column} IS NOT NULL", list[object]()
+    if start is not None:
+        sql += f" AND {column} >= ?"
+        args.append(start)
+    if end is not None:
+        sql += f" AND {column} < ?"
+        args.append(end)
+    return sql, args
+
+
+def load_conversations(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
+                       start: int | None, end: int | None) -> tuple[list[str], Columns]:
+    """Conversations starting in [start, end) (None: unbounded) of the given devices (None:
+    all): the device ids met, and the columns (``Columns.device`` indexes that list)."""
+    where, args = _time_clause("start_utc", start, end)
+    in_devices, device_args = _device_clause(device_ids)
+    # Whole seconds (times are after 1970: truncating is flooring).
+    values = ["CAST(start_utc AS INTEGER)" if c == "start_utc" else c for c in COLUMNS]
+    select = ", ".join(f"group_concat({v})" for v in values)
+    sql = (f"SELECT device_id, count(*), {select} FROM conversations "
+           f"WHERE {where}{in_devices} GROUP BY device_id")
+    ids: list[str] = []
+    counts: list[int] = []
+    parts: list[list[np.ndarray]] = [[] for _ in COLUMNS]
+    for row in conn.execute(sql, args + device_args):
+        ids.append(row[0])
+        counts.append(int(row[1]))
+        for i, text in enumerate(row[2:]):
+            column = np.fromstring(text, dtype=np.int64, sep=",")
+            if len(column) != counts[-1]:
+                raise RuntimeError(f"conversations of {row[0]}: column {COLUMNS[i]} has "
+                                   f"{len(column)} values for {counts[-1]} rows")
+            parts[i].append(column)
+    arrays = [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in parts]
+    device = np.repeat(np.arange(len(ids), dtype=np.int64), counts)
+    fields = dict(zip(COLUMNS[1:], arrays[1:], strict=True))
+    return ids, Columns(device=device, t=arrays[0], fields=fields)
+
+
+def unknown_time(conn: sqlite3.Connection, device_ids: Sequence[str] | None) -> int:
+    """Conversations of these devices whose start time was never known."""
+    in_devices, args = _device_clause(device_ids)
+    row = conn.execute(f"SELECT count(*) FROM conversations WHERE start_utc IS NULL"
+                       f"{in_devices}", args).fetchone()
+    return int(row[0])
+
+
+def records_dropped(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
+                    start: int | None, end: int | None) -> dict[str, int]:
+    """Per device: records it could not store, from ``records_dropped`` events in [start,
+    end) or of unknown time (a problem that cannot be placed is still reported)."""
+    where, args = _time_clause("time_utc", start, end)
+    in_devices, device_args = _device_clause(device_ids)
+    rows = conn.execute(
+        f"SELECT device_id, sum(a) FROM events WHERE name = 'records_dropped' "
+        f"AND (({where}) OR time_utc IS NULL){in_devices} GROUP BY device_id",
+        args + device_args).fetchall()
+    return {device_id: int(total) for device_id, total in rows}
+
+
+@dataclass(frozen=True)
+class Shift:
+    store: str | None
+    lane: str
+    employee: str
+    start: int
+    end: int
+
+
+def shifts(conn: sqlite3.Connection, start: int | None, end: int | None) -> list[Shift]:
+    """Roster shifts overlapping [start, end), in start order."""
+    sql, args = ("SELECT store, lane, employee, shift_start, shift_end FROM roster WHERE 1",
+                 list[object]())
+    if start is not None:
+        sql += " AND shift_end > ?"
+        args.append(start)
+    if end is not None:
+        sql += " AND shift_start < ?"
+        args.append(end)
+    return [Shift(*r) for r in conn.execute(sql + " ORDER BY shift_start", args)]
+
+
+@dataclass(frozen=True)
+class LaneShifts:
+    """The shifts of one (store, lane) of the roster, as arrays."""
+
+    store: str | None
+    lane: str
+    starts: np.ndarray
+    ends: np.ndarray
+    employees: list[str]  # one per shift
+
+
+_UNIT = "\x1f"  # separates employee names in group_concat (the roster refuses it in names)
+
+
+def lane_shifts(conn: sqlite3.Connection, start: int | None, end: int | None
+                ) -> list[LaneShifts]:
+    """Roster shifts overlapping [start, end), one entry per (store, lane) as written."""
+    sql, args = "SELECT * FROM roster WHERE 1", list[object]()
+    if start is not None:
+        sql += " AND shift_end > ?"
+        args.append(start)
+    if end is not None:
+        sql += " AND shift_start < ?"
+        args.append(end)
+    out = []
+    for store, lane, n, starts, ends, names in conn.execute(
+            f"SELECT store, lane, count(*), group_concat(shift_start), group_concat(shift_end), "
+            f"group_concat(employee, char(31)) FROM ({sql}) GROUP BY store, lane", args):
+        employees = names.split(_UNIT)
+        s = np.fromstring(starts, dtype=np.int64, sep=",")
+        e = np.fromstring(ends, dtype=np.int64, sep=",")
+        if not len(s) == len(e) == len(employees) == n:
+            raise RuntimeError(f"roster of lane {lane!r} did not read back whole")
+        out.append(LaneShifts(store, lane, s, e, employees))
+    return out
+
+
+def has_roster(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM roster LIMIT 1").fetchone() is not None

@@ -1,0 +1,461 @@
+"""`heard monitor` and `heard calibrate`: the measurement logic on made-up live frames
+(exact numbers), and both commands against the emulated device in real time.
+
+The emulated device plays WAVs built here: band-limited noise shaped by a syllable-rate
+envelope (speech as the detector sees it), louder by a chosen number of dB on one channel
+and arriving there a few samples sooner, over a quiet background.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+from click.testing import CliRunner
+from device_helpers import events, flash_records
+from rich.console import Console
+
+from heard.cli import cli
+from heard.db import Database
+from heard.device import calibration as cal
+from heard.device import live
+from heard.device.client import DeviceClient
+from heard.device.emulator import Emulator, provision, wait_for
+from heard.device.link import PortInfo, open_port
+from heard.device.monitor_command import Leakage, line, view, who
+from heard.errors import HeardError
+
+RATE = 16000
+
+# --- calibration on made-up frames -----------------------------------------------------------
+
+
+def frame(t_ms: int, level0: int, level1: int, *, vad: int = 1, near: int = 1, tdoa: int = 0,
+          employee: int = 0, customer: int = 0) -> dict[str, int]:
+    return {"uptime_ms": t_ms & 0xFFFFFFFF, "level0_db10": level0, "level1_db10": level1,
+            "floor0_db10": 200, "floor1_db10": 200, "vad0": vad, "vad1": vad,
+            "employee": employee, "customer": customer, "near": near, "tdoa": tdoa,
+            "evidence": 0}
+
+
+def phase_frames(levels: list[tuple[int, int]], *, start: int = 1000, step: int = 100,
+                 tdoa: int = 0) -> list[dict[str, int]]:
+    """One frame per ``step`` ms, with 0.5 s of silent frames either side (trimmed)."""
+    quiet = [frame(start + i * step, 200, 200, vad=0) for i in range(5)]
+    talk = [frame(start + (5 + i) * step, a, b, tdoa=tdoa) for i, (a, b) in enumerate(levels)]
+    n = 5 + len(levels)
+    tail = [frame(start + (n + i) * step, 200, 200, vad=0) for i in range(5)]
+    return quiet + talk + tail
+
+
+def test_window_leaves_out_the_ends_even_when_uptime_wraps() -> None:
+    frames = [frame(0xFFFFFF00 + i * 100, 1, 1) for i in range(21)]  # wraps after 3 frames
+    kept = cal.window(frames, 500)
+    assert [(f["uptime_ms"] - 0xFFFFFF00) & 0xFFFFFFFF for f in kept] == \
+        list(range(500, 1501, 100))
+    assert cal.window([], 500) == []
+
+
+def test_talk_frames_need_voice_and_near_talk() -> None:
+    frames = [frame(0, 1, 1), frame(1, 1, 1, vad=0), frame(2, 1, 1, near=0),
+              {**frame(3, 1, 1, vad=0), "vad1": 1}]
+    assert [f["uptime_ms"] for f in cal.talk_frames(frames)] == [0, 3]
+
+
+def test_tdoa_unit_follows_the_parameters() -> None:
+    assert cal.tdoa_unit() == pytest.approx(16 * 28 * 0.15)  # K 24, stride 4: 28 terms
+    assert cal.tdoa_unit({"tdoa_stride": 8, "tdoa_unit_permille": 100}) == \
+        pytest.approx(16 * 14 * 0.1)
+    assert cal.tdoa_unit({"tdoa_stride": 8, "a_newer_parameter": 1}) == \
+        pytest.approx(16 * 14 * 0.15)
+
+
+def test_measure_one_phase() -> None:
+    levels = [(600, 480), (620, 500), (640, 510), (610, 490)]  # medians 615 and 495
+    frames = phase_frames(levels, tdoa=20)  # 20 >= a quarter unit (16.8): points ch0-side
+    ph = cal.measure(cal.EMPLOYEE, frames)
+    assert (ph.frames, ph.talk) == (14, 4)
+    assert ph.talk_share == pytest.approx(4 / 4)  # the silent frames are all trimmed
+    assert (ph.level0_db10, ph.level1_db10) == (615.0, 495.0)
+    assert ph.diff_db == pytest.approx(12.0) and ph.leakage_db == pytest.approx(12.0)
+    assert ph.own_db == pytest.approx(61.5)
+    assert (ph.arrival_share, ph.arrival_wrong) == (1.0, 0.0)
+    customer = cal.measure(cal.CUSTOMER, frames)
+    assert customer.leakage_db == pytest.approx(-12.0) and customer.own_db == 49.5
+    assert (customer.arrival_share, customer.arrival_wrong) == (0.0, 1.0)
+    weak = cal.measure(cal.EMPLOYEE, phase_frames(levels, tdoa=16))  # inside the dead zone
+    assert (weak.arrival_share, weak.arrival_wrong) == (0.0, 0.0)
+
+
+def test_talk_share_counts_the_trimmed_window() -> None:
+    frames = [frame(i * 100, 500, 400, vad=int(i % 4 == 0)) for i in range(31)]
+    ph = cal.measure(cal.EMPLOYEE, frames)  # window 500..2500 ms: 21 frames, 5 with voice
+    assert ph.talk == 5 and ph.talk_share == pytest.approx(5 / 21)
+
+
+def phase(side: str, level0: float, level1: float, arrival: float = 0.0, wrong: float = 0.0,
+          talk: int = 50, share: float = 0.6) -> cal.Phase:
+    return cal.Phase(side, 100, talk, share, level0, level1, arrival, wrong)
+
+
+def test_good_placement_stores_the_midpoint() -> None:
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 480), phase(cal.CUSTOMER, 520, 580))
+    assert r.verdict == cal.GOOD and r.separation_db == pytest.approx(18.0)
+    assert r.level_mid_db10 == 30  # halfway between +12.0 and -6.0 dB
+    assert r.advice == []
+
+
+def test_midpoint_rounds_half_up() -> None:
+    e, c = phase(cal.EMPLOYEE, 600.5, 480), phase(cal.CUSTOMER, 520, 580)
+    assert cal.midpoint_db10(e, c) == 30  # (120.5 - 60) / 2 = 30.25
+    e2 = phase(cal.EMPLOYEE, 601, 480)
+    assert cal.midpoint_db10(e2, c) == 31  # 30.5 -> 31
+    e3, c3 = phase(cal.EMPLOYEE, 560, 500), phase(cal.CUSTOMER, 500, 621)
+    assert cal.midpoint_db10(e3, c3) == -30  # -30.5 -> -30
+
+
+def test_usable_placement_names_the_weaker_side() -> None:
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 570), phase(cal.CUSTOMER, 590, 600))
+    assert r.verdict == cal.USABLE and r.separation_db == pytest.approx(4.0)
+    assert r.level_mid_db10 == 10
+    assert r.advice[0].startswith(
+        "the customer is heard almost as loud on the employee mic (1.0 dB quieter than on "
+        "the customer mic): turn the customer mic towards the customer")
+
+
+def test_arrival_time_alone_makes_a_good_placement() -> None:
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 595, arrival=0.9),
+                  phase(cal.CUSTOMER, 595, 600, arrival=0.85))
+    assert r.verdict == cal.GOOD and r.level_mid_db10 == 0
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 595, arrival=0.9),
+                  phase(cal.CUSTOMER, 595, 600, arrival=0.7))
+    assert r.verdict == cal.USABLE
+
+
+def test_equal_levels_mean_move_the_device() -> None:
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 600, arrival=0.2),
+                  phase(cal.CUSTOMER, 600, 600, arrival=0.1))
+    assert r.verdict == cal.MOVE and r.level_mid_db10 is None
+    assert "just as loud" in r.advice[0]
+
+
+def test_swapped_mics_and_a_distant_party_mean_move_the_device() -> None:
+    r = cal.judge(phase(cal.EMPLOYEE, 500, 600), phase(cal.CUSTOMER, 600, 500))
+    assert r.verdict == cal.MOVE and "swapped" in r.reasons[0]
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 600, wrong=0.9), phase(cal.CUSTOMER, 600, 600,
+                                                                   wrong=0.95))
+    assert r.verdict == cal.MOVE and "swapped" in r.reasons[0]
+    # the customer 15 dB quieter at their mic than the employee at theirs (limit 20 - 6)
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 450), phase(cal.CUSTOMER, 350, 450))
+    assert r.verdict == cal.MOVE and "customer is 15 dB quieter" in r.reasons[0]
+    assert cal.judge(phase(cal.EMPLOYEE, 600, 450), phase(cal.CUSTOMER, 350, 450),
+                     {"distant_drop_db10": 300}).verdict == cal.GOOD
+
+
+def test_silence_means_try_again() -> None:
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 400, talk=3), phase(cal.CUSTOMER, 400, 600))
+    assert r.verdict == cal.RETRY and r.level_mid_db10 is None
+    assert r.reasons == ["I did not hear anyone talking on the employee side; try again"]
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 400), phase(cal.CUSTOMER, 400, 600, share=0.1))
+    assert "customer side" in r.reasons[0]
+
+
+def test_dry_run_stores_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    from heard.device.calibrate_command import _store
+
+    result = cal.judge(phase(cal.EMPLOYEE, 600, 480), phase(cal.CUSTOMER, 520, 580))
+    session: Any = None  # a dry run does not talk to the device
+    assert not _store(session, result, {"level_mid_db10": -5}, yes=True, dry_run=True)
+    assert capsys.readouterr().out == \
+        "Dry run: would store level_mid_db10 = 30 (+3.0 dB; it is -5 now). Nothing stored.\n"
+
+
+def test_monitor_leakage_is_smoothed_per_party() -> None:
+    leak = Leakage(smooth=0.5)
+    leak.update(frame(0, 600, 500, employee=1))
+    leak.update(frame(1, 600, 480, employee=1))
+    leak.update(frame(2, 400, 300, employee=1, near=0))  # not near talk: ignored
+    leak.update(frame(3, 500, 500, employee=1, customer=1))  # both: ignored
+    leak.update(frame(4, 500, 560, customer=1))
+    assert leak.employee == pytest.approx(-11.0) and leak.customer == pytest.approx(-6.0)
+    assert who(frame(0, 1, 1)) == "nobody"
+    text = line(frame(12345, 600, 480, employee=1, tdoa=40), leak)
+    assert "12.35 s" in text and "ch0  60.0 dB" in text and "talking: employee" in text
+    assert "leakage employee->customer mic -11.0 dB" in text
+
+
+def test_monitor_view_renders() -> None:
+    leak = Leakage()
+    leak.update(frame(0, 600, 500, employee=1))
+    buf = io.StringIO()
+    Console(file=buf, width=140, color_system=None).print(
+        view(frame(1000, 600, 500, employee=1, tdoa=90), leak, "heard monitor"))
+    text = buf.getvalue()
+    assert "ch0 employee" in text and " 60.0 dB" in text and "talking: EMPLOYEE" in text
+    assert "employee->customer mic -10.0 dB" in text and "customer->employee mic --" in text
+
+
+# --- against the emulated device ---------------------------------------------------------
+
+
+def _speech(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    """Band-limited noise (200-3500 Hz) in syllables of 120-250 ms, -20 dBFS RMS."""
+    n = int(seconds * RATE)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / RATE)
+    spec[(freqs < 200) | (freqs > 3500)] = 0
+    x = np.fft.irfft(spec, n)
+    env = np.zeros(n)
+    t = int(0.05 * RATE)
+    while t < n:
+        if rng.random() < 0.15:  # a pause between phrases
+            t += int(rng.uniform(0.25, 0.5) * RATE)
+            continue
+        end = min(n, t + int(rng.uniform(0.12, 0.25) * RATE))
+        env[t:end] = np.sin(np.linspace(0, np.pi, end - t)) ** 0.5
+        t = end + int(rng.uniform(0.04, 0.1) * RATE)
+    return x / np.sqrt(np.mean(x**2)) * 0.1 * env
+
+
+def talk(louder_db: float, delay: int, seconds: float) -> Callable[[np.random.Generator],
+                                                                   np.ndarray]:
+    """Speech louder on ch0 by ``louder_db`` (< 0: on ch1), reaching ch1 ``delay`` samples
+    later (< 0: sooner)."""
+    def make(rng: np.random.Generator) -> np.ndarray:
+        s = _speech(rng, seconds)
+        late = np.concatenate([np.zeros(abs(delay)), s[:len(s) - abs(delay)]])
+        ch0, ch1 = (s, late) if delay >= 0 else (late, s)
+        gain = 10 ** (-abs(louder_db) / 20)
+        return np.stack([ch0 * (gain if louder_db < 0 else 1),
+                         ch1 * (gain if louder_db > 0 else 1)], axis=1)
+    return make
+
+
+def quiet(seconds: float) -> Callable[[np.random.Generator], np.ndarray]:
+    return lambda rng: np.zeros((int(seconds * RATE), 2))
+
+
+def write_wav(path: Path, parts: list[Callable[[np.random.Generator], np.ndarray]],
+              seed: int = 5) -> Path:
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([make(rng) for make in parts])
+    x = x + rng.standard_normal(x.shape) * 10 ** (-65 / 20)  # the shop's quiet background
+    soundfile.write(path, np.clip(x, -1, 1), RATE, subtype="PCM_16")
+    return path
+
+
+@dataclass
+class Device:
+    emu: Emulator
+    port: str
+    db: Path
+    flash: Path
+
+
+@contextmanager
+def emulated(tmp_path: Path, wav: Path, config: dict[str, int] | None = None) -> Iterator[Device]:
+    """The emulated device playing ``wav`` in real time, its secret in a host database."""
+    flash = tmp_path / "flash"
+    ident, secret = provision(flash)
+    if config:
+        (flash / "config.json").write_text(json.dumps(config))
+    db = tmp_path / "heard.db"
+    with Database.open(db) as d:
+        d.set_secret(ident, secret)
+    with Emulator([wav], flash) as emu:
+        yield Device(emu, emu.port, db, flash)
+
+
+def hello(port_name: str, secret_db: Path | None = None) -> dict[str, Any]:
+    """One hello on the port (a session of its own, closed again)."""
+    port = open_port(port_name)
+    try:
+        client = DeviceClient(port)
+        info = client.hello()
+        if secret_db is not None:
+            with Database.open(secret_db) as db:
+                secret = db.secret(str(info["device"]))
+            assert secret is not None
+            client.auth(secret)
+            info["config"] = client.config_get()
+        client.bye()
+        return info
+    finally:
+        port.close()
+
+
+def wait_for_audio(port_name: str, at_s: float) -> None:
+    """Return when the device has played ``at_s`` seconds of its WAV (in real time the
+    device's uptime is the position in the WAV)."""
+    info = hello(port_name)
+    time.sleep(max(0.0, at_s - info["uptime_ms"] / 1000))
+
+
+def invoke(args: list[str]) -> Any:
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+@pytest.mark.micropython
+def test_monitor_prints_levels_and_who_talks_then_says_bye(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wav = write_wav(tmp_path / "employee.wav", [quiet(0.5), talk(10, 4, 20)])
+    calls: list[str] = []
+    real_live, real_bye = DeviceClient.live, DeviceClient.bye
+
+    def spy_live(self: DeviceClient, interval_ms: int) -> None:
+        calls.append(f"live {interval_ms}")
+        real_live(self, interval_ms)
+
+    def spy_bye(self: DeviceClient) -> None:
+        calls.append("bye")
+        real_bye(self)
+
+    monkeypatch.setattr(DeviceClient, "live", spy_live)
+    monkeypatch.setattr(DeviceClient, "bye", spy_bye)
+    with emulated(tmp_path, wav) as dev:
+        assert wait_for(lambda: _answers(dev.port), 10)
+        calls.clear()
+        result = invoke(["monitor", "--port", dev.port, "--db", str(dev.db), "--seconds", "2",
+                         "--interval", "100"])
+        assert result.exit_code == 0, result.output
+        lines = [x for x in result.output.splitlines() if " s  ch0 " in x]
+        assert len(lines) >= 8  # a frame per 100 ms (per 80 ms block on the unix port)
+        assert any("talking: employee" in x and " voice " in x for x in lines)
+        assert any("leakage employee->customer mic -" in x for x in lines)
+        assert calls == ["live 100", "live 0", "bye"]
+        assert "session closed" in result.output
+        assert hello(dev.port)["session"] == "open"  # a new session: the old one was closed
+
+
+def _answers(port_name: str) -> bool:
+    try:
+        hello(port_name)
+        return True
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+@pytest.mark.micropython
+def test_monitor_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "employee.wav", [quiet(0.5), talk(10, 4, 30)])
+    with emulated(tmp_path, wav) as dev:
+        assert wait_for(lambda: _answers(dev.port), 10)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "heard.cli", "monitor", "--port", dev.port, "--db",
+             str(dev.db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        watchdog = threading.Timer(60, proc.kill)  # readline must not hang the test run
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            got = [proc.stdout.readline() for _ in range(3)]
+            assert all(" s  ch0 " in x for x in got), got
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "session closed" in err and "Traceback" not in err
+        info = hello(dev.port)
+        assert info["session"] == "open"
+
+
+@pytest.mark.micropython
+def test_calibrate_good_placement_stores_the_midpoint(tmp_path: Path) -> None:
+    # Employee: ch0 12 dB louder and sooner; customer: ch1 6 dB louder and sooner. The
+    # mics' differences are +12 and -6 dB: the midpoint is +3 dB.
+    seconds, lead, employee = 2.0, 0.5, 3.0
+    wav = write_wav(tmp_path / "counter.wav", [
+        quiet(lead), talk(12, 4, employee), talk(-6, -4, 3.0), quiet(6)])
+    with emulated(tmp_path, wav, {"conversation_idle_ms": 2000}) as dev:
+        # The employee phase ends, and the customer's starts, where the WAV switches.
+        wait_for_audio(dev.port, lead + employee - seconds - 0.1)
+        written = len(dev.emu.written())
+        # The installer presses Enter before each side, then confirms storing.
+        result = CliRunner().invoke(cli, ["calibrate", "--port", dev.port, "--db",
+                                          str(dev.db), "--seconds", str(seconds)],
+                                    input="\n\ny\n", catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        out = result.output
+        assert "Employee side: please talk normally for 2 seconds — press Enter" in out
+        assert "Store level_mid_db10 = " in out
+        assert "Verdict: GOOD" in out
+        diffs = [float(d) for d in re.findall(r"difference ([+-][0-9.]+) dB", out)]
+        assert diffs == [pytest.approx(12, abs=1.5), pytest.approx(-6, abs=1.5)]
+        stored = [x for x in out.splitlines() if x.startswith("Stored on the device:")]
+        assert len(stored) == 1
+        mid = json.loads(stored[0].split(": ", 1)[1].split(" (")[0])["level_mid_db10"]
+        assert 15 <= mid <= 45
+        config = hello(dev.port, dev.db)["config"]
+        assert config["level_mid_db10"] == mid and config["conversation_idle_ms"] == 2000
+        # The device logs the change once no conversation is open.
+        # (the conversation's record and the event).
+        assert wait_for(lambda: len(dev.emu.written()) >= written + 2, 20)
+    changed = events(flash_records(dev.flash), "config_changed")
+    assert [e["text"] for e in changed] == ["level_mid_db10"]
+
+
+@pytest.mark.micropython
+def test_calibrate_equal_levels_say_move_and_store_nothing(tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "same.wav", [quiet(0.5), talk(0, 0, 12)])
+    with emulated(tmp_path, wav) as dev:
+        assert wait_for(lambda: _answers(dev.port), 10)
+        result = invoke(["calibrate", "--port", dev.port, "--db", str(dev.db), "--seconds",
+                         "2", "--yes"])
+        assert result.exit_code == 1, result.output
+        assert "Verdict: MOVE THE DEVICE" in result.output
+        assert "turn the" in result.output and "Nothing stored." in result.output
+        assert "Stored on the device" not in result.output
+        assert hello(dev.port, dev.db)["config"]["level_mid_db10"] == 0
+        assert not (dev.flash / "config.json").exists()
+
+
+@pytest.mark.micropython
+def test_calibrate_in_silence_asks_to_try_again(tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "silence.wav", [quiet(10)])
+    with emulated(tmp_path, wav) as dev:
+        assert wait_for(lambda: _answers(dev.port), 10)
+        with pytest.raises(HeardError, match="not provisioned on this computer"):
+            invoke(["calibrate", "--port", dev.port, "--db", str(tmp_path / "other.db")])
+        result = invoke(["calibrate", "--port", dev.port, "--db", str(dev.db), "--seconds",
+                         "2", "--yes"])
+        assert result.exit_code == 1, result.output
+        assert "I did not hear anyone talking on the employee side; try again" in result.output
+        assert "Customer side" not in result.output
+        assert not (dev.flash / "config.json").exists()
+
+
+def test_the_one_board_on_usb_is_the_default_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    boards = [PortInfo("/dev/ttyUSB0", "CP210x", "", None)]
+    monkeypatch.setattr(live, "find_ports", lambda: boards)
+    assert live.choose_port(None) == "/dev/ttyUSB0"
+    assert live.choose_port("/dev/ttyACM3") == "/dev/ttyACM3"
+    boards.append(PortInfo("/dev/ttyUSB1", "CH340", "", "42"))
+    with pytest.raises(HeardError, match="2 ESP32 boards"):
+        live.choose_port(None)
+    boards.clear()
+    with pytest.raises(HeardError, match="no ESP32 board"):
+        live.choose_port(None)
+
+
+def test_calibrate_help_states_the_thresholds() -> None:
+    text = CliRunner().invoke(cli, ["calibrate", "--help"]).output
+    assert "good from 6 dB, usable from 2 dB" in " ".join(text.split())
+    assert "PLACEMENT.md" in text and "level_unit_db10" in text
