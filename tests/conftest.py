@@ -4,6 +4,7 @@ and helpers to run code under the MicroPython unix port."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--port", default=None, metavar="PORT",
                      help="serial port of a real ESP32 for tests marked `device` "
                      "(with HEARD_FIRMWARE_IMAGE=MicroPython .bin for heard flash)")
+
+
+@pytest.fixture
+def utc_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Reports use the host's time zone: tests that depend on it pin it to UTC."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -28,19 +28,12 @@ DAY = 86_400
 MON = int(dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc).timestamp())  # Monday 00:00 UTC
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Reports use the host's zone: tests pin it (UTC unless a test sets another)."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
 
 def set_zone(monkeypatch: pytest.MonkeyPatch, zone: str) -> None:
     monkeypatch.setenv("TZ", zone)
     time.tzset()
+
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 @pytest.fixture

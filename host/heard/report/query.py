@@ -131,15 +131,21 @@ class Shift:
 
 def shifts(conn: sqlite3.Connection, start: int | None, end: int | None) -> list[Shift]:
     """Roster shifts overlapping [start, end), in start order."""
-    sql, args = ("SELECT store, lane, employee, shift_start, shift_end FROM roster WHERE 1",
-                 list[object]())
+    where, args = _overlapping(start, end)
+    sql = "SELECT store, lane, employee, shift_start, shift_end FROM roster WHERE " + where
+    return [Shift(*r) for r in conn.execute(sql + " ORDER BY shift_start", args)]
+
+
+def _overlapping(start: int | None, end: int | None) -> tuple[str, list[object]]:
+    """WHERE clause and arguments for roster shifts overlapping [start, end)."""
+    where, args = "1", list[object]()
     if start is not None:
-        sql += " AND shift_end > ?"
+        where += " AND shift_end > ?"
         args.append(start)
     if end is not None:
-        sql += " AND shift_start < ?"
+        where += " AND shift_start < ?"
         args.append(end)
-    return [Shift(*r) for r in conn.execute(sql + " ORDER BY shift_start", args)]
+    return where, args
 
 
 @dataclass(frozen=True)
@@ -159,13 +165,8 @@ _UNIT = "\x1f"  # separates employee names in group_concat (the roster refuses i
 def lane_shifts(conn: sqlite3.Connection, start: int | None, end: int | None
                 ) -> list[LaneShifts]:
     """Roster shifts overlapping [start, end), one entry per (store, lane) as written."""
-    sql, args = "SELECT * FROM roster WHERE 1", list[object]()
-    if start is not None:
-        sql += " AND shift_end > ?"
-        args.append(start)
-    if end is not None:
-        sql += " AND shift_start < ?"
-        args.append(end)
+    where, args = _overlapping(start, end)
+    sql = "SELECT * FROM roster WHERE " + where
     out = []
     for store, lane, n, starts, ends, names in conn.execute(
             f"SELECT store, lane, count(*), group_concat(shift_start), group_concat(shift_end), "
