@@ -9,7 +9,7 @@ FIRMWARE_SRC := $(shell find firmware -name '*.py' -not -path '*/__pycache__/*')
 DEMO_DIR ?= build/demo
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo simulate-demo test test-all bench lint firmware clean
+.PHONY: setup demo simulate-demo test test-all bench placement lint firmware clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# The placement study: rewrites the results in hardware/PLACEMENT.md and hardware/placement.svg.
+placement: $(STAMP)
+	$(PY) -m heard.placement
 
 lint: $(STAMP) firmware
 	$(BIN)/ruff check host firmware tests bench

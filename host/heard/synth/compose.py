@@ -5,6 +5,11 @@ on the corpus seed and its index. The mix: the parties' reverberant speech plus 
 scaled to the drawn SNR (speech power over the parties' active frames vs noise power over
 the file, both summed over the mics), a per-unit gain mismatch on channel 1, then one scale
 to a peak between -20 and -3 dBFS, written as 16-bit PCM.
+
+With a ``Placement`` (the placement study) the mics are an omni pair at the requested
+distances, and the SNR is taken against a talker 1 m from a mic (the dry speech power, the
+direct path's level at 1 m): a party standing further away is quieter against the store
+noise, as in a real store.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from heard.synth import noise
 from heard.synth.activity import FRAME, SPEECH_DBFS, scale_to
 from heard.synth.dialogues import DISTANT_LINES
 from heard.synth.plan import layout_file, plan_file, speak_plan
-from heard.synth.room import impulse_responses, render, sample_scene
+from heard.synth.room import Placement, impulse_responses, render, sample_scene
 from heard.synth.truth import build_truth
 from heard.synth.tts import SAMPLE_RATE, Voice, random_voice, speak_all
 
@@ -89,9 +94,10 @@ def _db(a: float, b: float) -> float:
 
 
 def synthesize(
-    seed: int, index: int, channels: int, workers: int = 2
+    seed: int, index: int, channels: int, workers: int = 2, placement: Placement | None = None
 ) -> tuple[np.ndarray, Annotation]:
-    """Render one file: int16 samples (n, channels) and its truth (with ``extra`` filled)."""
+    """Render one file: int16 samples (n, channels) and its truth (with ``extra`` filled).
+    ``placement`` pins the geometry (see the module docstring)."""
     rng = np.random.default_rng([seed, index])
     plan = plan_file(rng, seed, index)
     audio = speak_plan(plan, rng, workers)
@@ -117,7 +123,9 @@ def synthesize(
         )
     # Stereo files alternate between the two mic layouts, so every corpus has both.
     layout = "mono" if channels == 1 else ("omni_pair", "cardioid_pair")[(seed + index) % 2]
-    scene = sample_scene(rng, layout, len(talker_tracks))
+    if placement is not None and channels == 2:
+        layout = "omni_pair"
+    scene = sample_scene(rng, layout, len(talker_tracks), placement)
     rirs = impulse_responses(scene, rng)
 
     images = {p: render(dry[p], rirs[p]) for p in PARTIES}
@@ -138,6 +146,8 @@ def synthesize(
         total_noise += img * (10 ** (relative[kind] / 20) / np.sqrt(max(_power(img), 1e-20)))
     snr_db = round(float(rng.uniform(*SNR_DB)), 2)
     p_speech = _power(speech, _active_mask(ann, n))
+    if placement is not None:  # a talker at 1 m: RIRs fall as 1/r, so that is the dry power
+        p_speech = _power((dry[EMPLOYEE] + dry[CUSTOMER])[None], _active_mask(ann, n))
     total_noise *= np.sqrt(p_speech / max(_power(total_noise), 1e-20) / 10 ** (snr_db / 10))
     mix = speech + total_noise
 
@@ -167,6 +177,11 @@ def synthesize(
                    "distant_talkers": [v.to_json() for v in talker_voices]},
         "heard_version": __version__,
     })
+    if placement is not None:
+        ann.extra["placement"] = {"employee_m": placement.employee_m,
+                                  "customer_m": placement.customer_m,
+                                  "spacing_m": placement.spacing_m,
+                                  "snr_reference": "talker at 1 m"}
     if channels == 2:
         talking = {p: _active_mask(ann, n, p) for p in PARTIES}
         only = {p: talking[p] & ~talking[q] for p, q in zip(PARTIES, PARTIES[::-1], strict=True)}

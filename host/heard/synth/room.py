@@ -3,7 +3,8 @@
 The device sits on the counter; the employee stands behind it, the customer in front. Mic
 layouts: ``omni_pair`` (two omni mics 0.3-0.6 m apart, one toward each party),
 ``cardioid_pair`` (two cardioid-family capsules back to back, 2-5 cm apart) and ``mono`` (one
-omni mic). Channel 0 faces the employee, channel 1 the customer.
+omni mic). Channel 0 faces the employee, channel 1 the customer. A ``Placement`` pins the
+counter geometry to given distances (the placement study, ``heard.placement``).
 
 Impulse responses are hybrid: pyroomacoustics' image-source model (absorption from
 ``pra.inverse_sabine``, order capped at ``MAX_ORDER`` for speed) up to the time where the
@@ -89,8 +90,47 @@ def _inside(p: np.ndarray, dims: tuple[float, float, float]) -> bool:
 LAYOUTS = ("mono", "omni_pair", "cardioid_pair")
 
 
-def sample_scene(rng: np.random.Generator, layout: str, n_talkers: int) -> Scene:
-    """Draw a room, the counter geometry, the mics of ``layout`` and all source positions."""
+@dataclass(frozen=True)
+class Placement:
+    """A requested counter geometry, in metres measured flat (as on a floor plan): from the
+    employee's mouth to the employee-facing mic, from the customer's mouth to the
+    customer-facing mic, and between the two mics. Mouth heights stay as drawn."""
+
+    employee_m: float
+    customer_m: float
+    spacing_m: float
+
+
+def _place(
+    placement: Placement, spacing: float, dims: tuple[float, float, float], device: np.ndarray,
+    axis: np.ndarray, side: np.ndarray, employee: np.ndarray, customer: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Device, employee and customer positions at the requested distances from mics
+    ``spacing`` apart. The drawn sideways offsets are kept (at most half the distance); the
+    device slides along the axis when the employee would stand outside the room."""
+    half = spacing / 2
+    out = []
+    for person, dist, sign in ((employee, placement.employee_m, -1.0),
+                               (customer, placement.customer_m, 1.0)):
+        lateral = float(np.clip(np.dot(person - device, side), -dist / 2, dist / 2))
+        along = float(np.sqrt(max(dist**2 - lateral**2, 0.0)))
+        p = device + axis * sign * (half + along) + side * lateral
+        p[2] = person[2]
+        out.append(p)
+    move = axis * max(0.0, _MARGIN + 0.05 - float(out[0][1])) / axis[1]
+    device, employee, customer = device + move, out[0] + move, out[1] + move
+    if not (_inside(employee, dims) and _inside(customer, dims)):
+        raise ValueError(f"{placement} does not fit in a {dims[0]} x {dims[1]} m room")
+    return device, employee, customer
+
+
+def sample_scene(
+    rng: np.random.Generator, layout: str, n_talkers: int, placement: Placement | None = None
+) -> Scene:
+    """Draw a room, the counter geometry, the mics of ``layout`` and all source positions.
+
+    With ``placement`` the same random draws are made, then the spacing and the parties'
+    positions are replaced by the requested ones."""
     dims = (
         round(float(rng.uniform(6, 15)), 2),
         round(float(rng.uniform(5, 12)), 2),
@@ -121,6 +161,10 @@ def sample_scene(rng: np.random.Generator, layout: str, n_talkers: int) -> Scene
             up = np.array([0.0, 0.0, np.sin(tilt)])
             orientations = [_unit(-axis * np.cos(tilt) + up), _unit(axis * np.cos(tilt) + up)]
             patterns = [p, p]
+    if placement is not None:
+        spacing = placement.spacing_m if layout != "mono" else 0.0
+        device, employee, customer = _place(placement, spacing, dims, device, axis, side,
+                                            employee, customer)
     offsets = [0.0] if layout == "mono" else [-spacing / 2, spacing / 2]
     mics = np.stack([device + axis * o for o in offsets], axis=1)
 
