@@ -4,7 +4,11 @@ import gc
 
 gc.threshold(4096)
 
-from heardapp.app import App  # noqa: E402
 from heardapp.hw_esp32 import Esp32Hardware  # noqa: E402
 
-App(Esp32Hardware()).run()
+# Buffers first, while the heap is in one piece; then the app's modules.
+hw = Esp32Hardware()
+
+from heardapp.app import App  # noqa: E402
+
+App(hw).run()

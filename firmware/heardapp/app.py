@@ -13,7 +13,6 @@ a device that runs for months; the detector gets a new time base between convers
 before its ms clock gets near 2**30.
 """
 
-import array
 import json
 
 from heardcore import record
@@ -68,7 +67,9 @@ class App:
         self.byte = bytearray(1)
         # One block of audio and a view of each 10 ms frame in it, made once: slicing per
         # frame would allocate.
-        self.block = array.array("h", bytearray(2 * hw.block_frames * 160 * self.channels))
+        # The hardware layer allocates the block first thing, before the app's modules are
+        # imported, while the heap is still in one piece.
+        self.block = hw.audio_block
         mv = memoryview(self.block)
         step = 160 * self.channels
         self.frame_views = [mv[i * step:(i + 1) * step] for i in range(hw.block_frames)]

@@ -11,7 +11,6 @@ side starts the device again).
 
 import sys
 
-from heardapp.app import App
 from heardapp.hw_unix import UnixHardware
 from heardcore.wavfile import WavError
 
@@ -58,6 +57,10 @@ def main(argv):
     except (ValueError, WavError, OSError) as exc:
         sys.stderr.write("error: {}\n{}\n".format(exc, USAGE))
         sys.exit(2)
+    # The app's modules come after the hardware layer has taken its buffers (heap in one
+    # piece, as on the ESP32).
+    from heardapp.app import App
+
     App(hw).run()
 
 

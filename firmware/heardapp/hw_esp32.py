@@ -7,6 +7,7 @@ corrupt filesystem then cannot leave the device stuck in the stock boot loop); w
 partition they go to /data on the main filesystem.
 """
 
+import array
 import os
 import select
 import sys
@@ -39,6 +40,7 @@ class Esp32Hardware:
         self.channels = channels
         self.i2s = None
         self.raw = bytearray(BLOCK_FRAMES * 160 * channels * 4)
+        self.audio_block = array.array("h", bytearray(2 * BLOCK_FRAMES * 160 * channels))
         self.wdt = machine.WDT(timeout=WDT_MS)
         self.led_pin = machine.Pin(self.pins["led"], machine.Pin.OUT, value=0)
         self.button_pin = machine.Pin(self.pins["button"], machine.Pin.IN, machine.Pin.PULL_UP)

@@ -57,6 +57,7 @@ class UnixHardware:
             self.channels = ch
         if not self.channels:
             self.channels = 2
+        self.audio_block = array.array("h", bytearray(2 * BLOCK_FRAMES * 160 * self.channels))
         self.audio_ms = 0  # audio produced so far
         self.silence_ms = 0  # silence produced after the last file
         self.done = False
