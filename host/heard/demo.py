@@ -1,19 +1,23 @@
-"""``heard demo``: the whole path on one machine, from a counter's audio to the host.
+"""``heard demo``: the whole path on one machine, from two counters' audio to the report.
 
-Synthesizes counter conversations (``heard synth``), plays them into an emulated device
-(the real firmware on the MicroPython unix port, on a pseudo-terminal), syncs the device
-into a fresh database over that serial port, and prints what the host received.
+Synthesizes counter conversations for two lanes of one store (``heard synth``, a seed per
+lane), plays each lane's into its own emulated device (the real firmware on the
+MicroPython unix port, on a pseudo-terminal; both devices run at once), names the devices
+for their lanes, syncs each into a fresh database over its serial port with ``heard
+sync``'s code, then builds the report: printed in the terminal and written as
+``report.html`` (``heard report --html``).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from heard.db import Database
 from heard.device.client import DeviceClient
@@ -21,6 +25,30 @@ from heard.device.emulator import Emulator, provision
 from heard.device.link import open_port
 from heard.device.sync_command import SyncResult, sync_device
 from heard.errors import HeardError
+from heard.report import Filters, Report, build_report
+from heard.report.terminal import render
+
+STORE = "Demo store"
+LANES = ("Lane 1", "Lane 2")
+GAP_MS = 12_000  # between customers: longer than the 8 s that ends a conversation
+IDLE_MS = 9_000  # the idle time after the last conversation that must pass before it is written
+
+
+@dataclass
+class Lane:
+    """One lane of the demo: its conversations and its emulated device."""
+
+    name: str
+    device_id: str
+    wavs: list[Path]
+    flash: Path
+
+    @property
+    def audio_ms(self) -> int:
+        import soundfile
+
+        played = sum(soundfile.info(str(w)).duration for w in self.wavs) * 1000
+        return int(played) + GAP_MS * (len(self.wavs) - 1)
 
 
 def _wait_until_played(client: DeviceClient, audio_ms: int, timeout: float) -> dict:
@@ -34,81 +62,81 @@ def _wait_until_played(client: DeviceClient, audio_ms: int, timeout: float) -> d
     raise HeardError("the emulated device did not finish playing the conversations in time")
 
 
-def run_demo(out: Path, n: int, seed: int, console: Console) -> SyncResult:
+def _synthesize(out: Path, n: int, seed: int, console: Console) -> list[Lane]:
     from heard.synth import generate_corpus
+
+    lanes = []
+    for i, name in enumerate(LANES):
+        corpus = out / f"lane-{i + 1}" / "corpus"
+        console.print(f"[bold]1.[/] {name}: synthesizing {n} counter conversations "
+                      f"(seed {seed + i}) into {corpus}")
+        wavs = sorted(generate_corpus(corpus, n=n, seed=seed + i, channels=2))
+        lanes.append(Lane(name, f"demo-lane-{i + 1}", wavs, out / f"lane-{i + 1}" / "flash"))
+    return lanes
+
+
+def _play_and_sync(lanes: list[Lane], db: Database, console: Console) -> list[SyncResult]:
+    """Run every lane's emulated device at once; sync each when it has played its audio."""
+    results = []
+    with ExitStack() as stack:
+        ports = []
+        for lane in lanes:
+            emu = stack.enter_context(Emulator(lane.wavs, lane.flash, fast=True,
+                                               gap_ms=GAP_MS))
+            console.print(f"[bold]2.[/] {lane.name}: emulated device {lane.device_id} plays "
+                          f"{lane.audio_ms / 1000:.0f} s of audio (firmware on the MicroPython "
+                          f"unix port, serial port {emu.port})")
+            port = open_port(emu.port)
+            stack.callback(port.close)
+            ports.append((lane, emu.port, port))
+        for lane, name, port in ports:
+            _wait_until_played(DeviceClient(port), lane.audio_ms + IDLE_MS, timeout=180)
+            console.print(f"[bold]3.[/] heard sync --port {name} --db {db.path}")
+            result = sync_device(port, db, port_name=name)
+            console.print(f"   {lane.name}: received {result.new} records "
+                          f"({result.conversations} conversations, {result.events} events) "
+                          f"from {result.device_id}; device clock set")
+            results.append(result)
+    return results
+
+
+def run_demo(out: Path, n: int, seed: int, console: Console) -> Report:
+    """Run the demo into ``out`` (replaced); the report it wrote to ``out/report.html``."""
+    from heard.report.html import write_html
 
     if out.exists():
         shutil.rmtree(out)
-    corpus = out / "corpus"
-    console.print(f"[bold]1.[/] synthesizing {n} counter conversations into {corpus}")
-    generate_corpus(corpus, n=n, seed=seed, channels=2)
-    wavs = sorted(corpus.glob("*.wav"))
-    import soundfile
-
-    gap_ms = 12000  # between customers: longer than the 8 s that ends a conversation
-    audio_ms = int(sum(soundfile.info(str(w)).duration for w in wavs) * 1000)
-    audio_ms += gap_ms * (len(wavs) - 1)
-    flash = out / "device-flash"
-    device_id, secret = provision(flash, "demo-lane-1")
-    db = Database.open(out / "heard.db")
-    db.set_secret(device_id, secret)
-    console.print(f"[bold]2.[/] playing {audio_ms / 1000:.0f} s of audio into emulated "
-                  f"device {device_id} (firmware on the MicroPython unix port)")
-    # The idle time after the last conversation must pass before it is written.
-    with Emulator(wavs, flash, fast=True, gap_ms=gap_ms) as emu:
-        console.print(f"   its serial port is {emu.port}")
-        port = open_port(emu.port)
-        try:
-            client = DeviceClient(port)
-            _wait_until_played(client, audio_ms + 9000, timeout=120)
-            console.print(f"[bold]3.[/] heard sync --port {emu.port} --db {out / 'heard.db'}")
-            result = sync_device(port, db, port_name=emu.port)
-        finally:
-            port.close()
-    _show(console, db, result)
-    db.close()
-    return result
-
-
-def _show(console: Console, db: Database, result: SyncResult) -> None:
-    console.print(f"   received {result.new} records ({result.conversations} conversations, "
-                  f"{result.events} events) from {result.device_id}; "
-                  f"acknowledged up to {result.acked}; device clock set")
-    rows = db.conn.execute(
-        "SELECT seq, duration_ms, employee_ms, customer_ms, talk_ratio, turns,"
-        " interruptions_by_employee, interruptions_by_customer, backchannels_by_employee,"
-        " backchannels_by_customer, longest_employee_monologue_ms,"
-        " longest_customer_story_ms, median_latency_ms FROM conversations"
-        " WHERE device_id = ? ORDER BY seq", (result.device_id,)).fetchall()
-    table = Table(title="Conversations the host received")
-    for name in ("#", "length", "emp %", "turns", "int e/c", "bc e/c", "monol.", "story",
-                 "patience"):
-        table.add_column(name, justify="right")
-    for r in rows:
-        ratio = "-" if r[4] is None else f"{r[4] * 100:.0f}%"
-        patience = "-" if r[12] is None or r[12] < 0 else f"{r[12] / 1000:.1f} s"
-        table.add_row(str(r[0]), f"{r[1] / 1000:.0f} s", ratio, str(r[5]), f"{r[6]}/{r[7]}",
-                      f"{r[8]}/{r[9]}", f"{r[10] / 1000:.1f} s", f"{r[11] / 1000:.1f} s",
-                      patience)
-    console.print(table)
-    console.print("   emp %: employee share of the talk; int e/c: interruptions by the "
-                  "employee / the customer; bc: backchannels; monol.: longest employee "
-                  "monologue; story: longest customer story; patience: median pause before "
-                  "the employee answers")
-    names = db.conn.execute(
-        "SELECT name, COUNT(*) FROM events WHERE device_id = ? GROUP BY name ORDER BY name",
-        (result.device_id,)).fetchall()
-    console.print("   events: " + ", ".join(f"{n} x{c}" for n, c in names))
+    out.mkdir(parents=True)
+    lanes = _synthesize(out, n, seed, console)
+    with Database.open(out / "heard.db") as db:
+        for i, lane in enumerate(lanes):
+            device_id, secret = provision(lane.flash, lane.device_id)
+            db.set_secret(device_id, secret)
+            db.name_device(device_id, store=STORE, lane=lane.name, name=f"Counter {i + 1}")
+        _play_and_sync(lanes, db, console)
+        report = build_report(db, Filters(None, None, None, None, None, None, 7))
+    console.print(f"[bold]4.[/] heard report --db {out / 'heard.db'} "
+                  f"--html {out / 'report.html'}")
+    write_html(report, out / "report.html")
+    console.print()
+    render(report, console)
+    return report
 
 
 @click.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build/demo"), show_default=True,
-              help="Folder for the demo's audio, device flash and database (replaced).")
-@click.option("--n", "n", default=4, show_default=True, help="Conversations to synthesize.")
-@click.option("--seed", default=7, show_default=True)
+              help="Folder for the demo's audio, device flash, database and report (replaced).")
+@click.option("--n", "n", default=6, show_default=True,
+              help="Conversations to synthesize per lane.")
+@click.option("--seed", default=7, show_default=True, help="Lane 1's seed; Lane 2 uses the next.")
 def demo(out: Path, n: int, seed: int) -> None:
-    """Emulated device -> serial sync -> database, on synthesized counter audio."""
+    """Two lanes: emulated devices -> serial sync -> database -> report (terminal and HTML)."""
     console = Console()
+    start = time.monotonic()
     run_demo(out, n, seed, console)
-    console.print(f"[bold]done:[/] everything is in {out}/ (database: {out / 'heard.db'})")
+    page = (out / "report.html").resolve()
+    console.print(f"\n[bold]done[/] in {time.monotonic() - start:.0f} s: everything is in "
+                  f"{out}/ (database: {out / 'heard.db'})")
+    console.print(f"[bold]The report for store managers:[/] {page}", soft_wrap=True)
+    console.print(f"   open it in a browser: {page.as_uri()}", soft_wrap=True)

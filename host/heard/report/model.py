@@ -15,6 +15,8 @@ from typing import Any, Literal
 GroupBy = Literal["day", "week", "hour", "lane", "employee"]
 GROUP_BY: tuple[GroupBy, ...] = ("day", "week", "hour", "lane", "employee")
 BINS = 20  # talk share histogram: 5% bins
+PATIENCE_BIN_MS = 250  # patience histogram: 0.25 s bins ...
+PATIENCE_BINS = 16  # ... from 0 to 4 s; the last one also holds every longer pause
 AUTO_DAYS = 31  # without --by: one row per day up to this many days of data, else per week
 
 
@@ -61,6 +63,9 @@ class GroupStats:
     median_longest_story_ms: float | None  # customer's longest stretch
     low_snr: int  # conversations flagged: noisy, numbers less reliable
     audio_gap: int  # conversations flagged: audio was lost during them
+    # PATIENCE_BINS counts of the conversations' patience (those with one measured);
+    # bins[i]: [250i, 250i+250) ms, the last from 3750 ms up. Empty: not computed.
+    patience_bins: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

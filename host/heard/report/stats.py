@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from heard.report.model import BINS, GroupStats, ShareDistribution
+from heard.report.model import BINS, PATIENCE_BIN_MS, PATIENCE_BINS, GroupStats, ShareDistribution
 
 FLAG_LOW_SNR = 1
 FLAG_AUDIO_GAP = 4
@@ -50,7 +50,8 @@ class Columns:
 
     def derived(self, name: str) -> np.ndarray:
         """Per-conversation values every grouping counts, computed once: ``talked`` (anyone
-        talked), ``share_bin`` (talk share histogram bin), the interruption and backchannel
+        talked), ``share_bin`` (talk share histogram bin), ``patience_bin`` (patience
+        histogram bin, -1 where none was measured), the interruption and backchannel
         counts as float64, and as 0.0/1.0 ``interrupted`` (the employee interrupted),
         ``low_snr``, ``audio_gap``."""
         if name not in self._derived:
@@ -59,6 +60,10 @@ class Columns:
                 value = talk > 0
             elif name == "share_bin":
                 value = np.minimum(BINS * self["employee_ms"] // np.maximum(talk, 1), BINS - 1)
+            elif name == "patience_bin":
+                latency = self["median_latency_ms"]
+                value = np.where(latency >= 0,
+                                 np.minimum(latency // PATIENCE_BIN_MS, PATIENCE_BINS - 1), -1)
             elif name in _COUNTS:
                 value = self[name].astype(np.float64)
             elif name == "interrupted":
@@ -149,6 +154,10 @@ def group_stats(cols: Columns, codes: np.ndarray, labels: Sequence[tuple[str, st
                          groups * BINS)
     hist = np.bincount(hist_slot, minlength=(groups + 1) * BINS)[:groups * BINS].reshape(
         groups, BINS)
+    wait = cols.derived("patience_bin")
+    wait_slot = np.where(wait >= 0, slot * PATIENCE_BINS + wait, groups * PATIENCE_BINS)
+    waits = np.bincount(wait_slot, minlength=(groups + 1) * PATIENCE_BINS)[
+        :groups * PATIENCE_BINS].reshape(groups, PATIENCE_BINS)
     share_q, share_n = quantiles(cols, "share", codes, groups, (0.25, 0.5, 0.75))
     patience, patience_n = quantiles(cols, "patience", codes, groups, (0.5,))
     monologue, _ = quantiles(cols, "monologue", codes, groups, (0.5,))
@@ -178,6 +187,7 @@ def group_stats(cols: Columns, codes: np.ndarray, labels: Sequence[tuple[str, st
             median_longest_monologue_ms=_num(monologue[g, 0]),
             median_longest_story_ms=_num(story[g, 0]),
             low_snr=int(low_snr[g]), audio_gap=int(gap[g]),
+            patience_bins=tuple(int(b) for b in waits[g]),
         ))
     return out
 
