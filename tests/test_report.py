@@ -555,18 +555,6 @@ def test_cli_by_employee_without_roster(tmp_path: Path, capsys):
     assert "--by employee needs a roster" in err and "heard roster import" in err
 
 
-def test_cli_html_needs_the_html_module(tmp_path: Path, capsys, monkeypatch):
-    import importlib.util
-
-    with Database.open(tmp_path / "h.db") as d:
-        four(d)
-    if importlib.util.find_spec("heard.report.html") is not None:
-        pytest.skip("heard.report.html exists now; its own tests cover --html")
-    code, _, err = run(capsys, "--db", str(tmp_path / "h.db"), "--html",
-                       str(tmp_path / "r.html"))
-    assert code == 1 and "HTML reports are not available yet" in err
-
-
 def test_cli_html_calls_write_html(tmp_path: Path, capsys, monkeypatch):
     import sys
     import types

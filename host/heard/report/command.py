@@ -31,15 +31,9 @@ class DayParam(click.ParamType):
 
 
 def write_html(report: Report, path: Path) -> None:
-    """Hand the report to ``heard.report.html`` if this heard has it."""
-    try:
-        module = importlib.import_module("heard.report.html")
-    except ModuleNotFoundError as exc:
-        if exc.name != "heard.report.html":
-            raise
-        raise HeardError("HTML reports are not available yet",
-                         hint="use the terminal report, or --json for other tools") from None
-    module.write_html(report, path)
+    """The HTML report (``heard.report.html``, imported only when asked for: matplotlib
+    is slow to load)."""
+    importlib.import_module("heard.report.html").write_html(report, path)
 
 
 def open_existing(db_path: Path | None) -> Database:
