@@ -259,10 +259,11 @@ class App:
                 self._new_detector()
 
     def lost_audio(self, ms):
-        if self.conversation_open():
-            self.detector.note_lost_audio(ms)
-        else:
+        # The detector flags the conversation it falls in, also one that opens only later
+        # (an employee's greeting becomes part of a conversation once the customer speaks).
+        if not self.conversation_open():
             self.queue_event(record.EVENT_AUDIO_GAP, ms)
+        self.detector.note_lost_audio(ms)
 
     def _serial(self, elapsed):
         hw = self.hw

@@ -34,6 +34,9 @@ class _Party:
         self.last = 0  # end of its last active frame, ms
         self.kind = KIND_TURN
         self.other_talked = 0  # how long the other party had been talking at this onset, ms
+        self.other_start = -1  # onset of the other's segment open at this onset
+        self.closed_start = -1  # the last closed segment (whatever its length)
+        self.closed_last = 0
 
 
 class TurnTaker:
@@ -74,6 +77,7 @@ class TurnTaker:
                 if other.open:  # during the other's segment, its short pauses included
                     me.kind = _PENDING
                     me.other_talked = me.start - other.start
+                    me.other_start = other.start
             me.last = now
             if (
                 me.kind == _PENDING
@@ -88,15 +92,25 @@ class TurnTaker:
     def _close(self, who, me, other):
         me.open = False
         start, end, kind = me.start, me.last, me.kind
+        me.closed_start = start
+        me.closed_last = end
         if end - start < self.min_speech:
             return
         if kind == _PENDING:
-            if end - start < self.bc_max and (other.open or other.last > end):
-                kind = KIND_BACKCHANNEL
+            # The end of the other's segment that was open at this onset (not of a later
+            # one: the other may have stopped and started again meanwhile).
+            if other.open and other.start == me.other_start:
+                other_end = other.last
+            elif other.closed_start == me.other_start:
+                other_end = other.closed_last
+            else:
+                other_end = -1
+            if end - start < self.bc_max and other_end > end:
+                kind = KIND_BACKCHANNEL  # the other talked through it
             elif (
                 me.other_talked >= self.prior
-                and other.last - start >= self.overlap
-                and other.last < end
+                and other_end - start >= self.overlap
+                and other_end < end
             ):
                 kind = KIND_INTERRUPTION  # the other yielded
             else:

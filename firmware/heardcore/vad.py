@@ -1,6 +1,11 @@
 """Voice activity per channel: a noise floor that follows slowly rising noise and drops
 fast, SNR thresholds with hysteresis, and a hangover.
 
+The floor is also never below the lowest level of the last ``floor_window`` (checked every
+half window; two half-window minima are kept): speech pauses within a couple of seconds,
+noise that does not (music, a fan switched on) lifts the floor within one window instead
+of rising at the slow rate for tens of seconds.
+
 Levels are dB Q8 (``heardcore.frontend``); the floor is kept in Q12 so that a rise of a
 fraction of a dB per second is representable. During the first ``startup`` frames the
 floor rises fast, so a device switched on in a noisy room settles within a second. State
@@ -11,7 +16,10 @@ so a frame allocates nothing.
 import micropython
 from micropython import const
 
-WORDS = const(4)  # per channel: smoothed level (Q8), floor (Q12), speech on (0/1), hangover left
+# Per channel: smoothed level (Q8), floor (Q12), speech on (0/1), hangover left, minimum
+# level of this half window and of the previous one (Q8).
+WORDS = const(6)
+_NO_MIN = const(1 << 20)  # above any level (Q8)
 CFG_SMOOTH = const(0)  # level smoothing, Q8 fraction of the step (256 = none)
 CFG_FALL = const(1)  # floor falls by 1/2**k of the gap per frame
 CFG_RISE = const(2)  # floor rise per frame after start-up, Q12 dB
@@ -20,7 +28,8 @@ CFG_STARTUP = const(4)  # start-up frames
 CFG_ON = const(5)  # dB Q8 above the floor that starts speech
 CFG_OFF = const(6)  # dB Q8 above the floor that keeps speech
 CFG_HANG = const(7)  # hangover frames
-CFG_WORDS = const(8)
+CFG_HALF = const(8)  # frames in half the minimum window (0: no window)
+CFG_WORDS = const(9)
 
 
 def config(params):
@@ -35,6 +44,7 @@ def config(params):
         params.vad_on_db10 * 256 // 10,
         params.vad_off_db10 * 256 // 10,
         params.vad_hangover_ms // params.frame_ms,
+        params.floor_window_ms // params.frame_ms // 2,
     )
 
 
@@ -44,6 +54,8 @@ def init(state, base, level):
     state[base + 1] = level << 4
     state[base + 2] = 0
     state[base + 3] = 0
+    state[base + 4] = _NO_MIN
+    state[base + 5] = _NO_MIN
 
 
 @micropython.viper
@@ -64,6 +76,19 @@ def update(state, base: int, level: int, frame: int, cfg) -> int:
         floor += c[3]
     else:
         floor += c[2]
+    half = c[8]
+    if half > 0:
+        low = (((h[w + 9] ^ 0x8000) - 0x8000) << 16) | h[w + 8]
+        if smooth < low:
+            low = smooth
+        if (frame + 1) % half == 0:
+            prev = (((h[w + 11] ^ 0x8000) - 0x8000) << 16) | h[w + 10]
+            lowest = low if low < prev else prev
+            if prev < _NO_MIN and (lowest << 4) > floor:
+                floor = lowest << 4  # the whole window stayed above the floor
+            st[base + 5] = low
+            low = _NO_MIN
+        st[base + 4] = low
     st[base + 1] = floor
     snr = smooth - (floor >> 4)
     on = h[w + 4]

@@ -38,6 +38,11 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "ms",
         "length of the start-up",
     ),
+    "floor_window_ms": (
+        "ms",
+        "the floor is never below the lowest level of this long a window (0: off): noise "
+        "that never pauses lifts it within a window, speech pauses often enough not to",
+    ),
     "vad_on_db10": (
         "0.1 dB",
         "level above the noise floor that starts speech",

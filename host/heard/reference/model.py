@@ -15,6 +15,8 @@ hysteresis, mono clusters) are plain loops over frames.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,6 +104,8 @@ def voice_activity(levels: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarra
     noise = float(levels[0]) if levels.size else 0.0
     on = False
     since = 0  # frames since the SNR last held the speech on
+    half = p.floor_window_ms // p.frame_ms // 2
+    low = prev = math.inf  # lowest level of this half window and of the previous one
     for f, s in enumerate(smooth.tolist()):
         if s < noise:
             noise += (s - noise) * fall
@@ -109,6 +113,12 @@ def voice_activity(levels: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarra
             noise += startup_rise
         else:
             noise += rise
+        if half > 0:
+            low = min(low, s)
+            if (f + 1) % half == 0:
+                if prev < math.inf and min(low, prev) > noise:
+                    noise = min(low, prev)  # the whole window stayed above the floor
+                prev, low = low, math.inf
         snr = s - noise
         if snr > vad_on or (on and snr > vad_off):
             on = True
