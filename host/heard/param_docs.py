@@ -40,8 +40,8 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "floor_window_ms": (
         "ms",
-        "the floor is never below the lowest level of this long a window (0: off): noise "
-        "that never pauses lifts it within a window, speech pauses often enough not to",
+        ("the floor is never below the lowest level of this long a window (0: off): noise "
+        "that never pauses lifts it within a window, speech pauses often enough not to"),
     ),
     "vad_on_db10": (
         "0.1 dB",

@@ -16,7 +16,6 @@ hysteresis, mono clusters) are plain loops over frames.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from typing import Any
 
