@@ -53,9 +53,10 @@ _seq = iter(range(1, 10**9))
 
 def conv(db: Database, device_id: str, start: float | None, *, e: int = 3000, c: int = 1000,
          ie: int = 0, ic: int = 0, be: int = 0, bc: int = 0, mono: int = 2000,
-         story: int = 1000, latency: int = 500, flags: int = 0) -> None:
+         story: int = 1000, latency: int = 500, flags: int = 0, channels: int = 2) -> None:
     """Insert one decoded conversation row directly."""
     fields = dict.fromkeys(record.CONVERSATION_FIELDS, 0)
+    fields["channels"] = channels
     fields.update(employee_ms=e, customer_ms=c, interruptions_by_employee=ie,
                   interruptions_by_customer=ic, backchannels_by_employee=be,
                   backchannels_by_customer=bc, longest_employee_monologue_ms=mono,
@@ -426,6 +427,25 @@ def test_quality_counts(db: Database):
     assert by_id["never"].days_since_sync is None
     assert [d.device_id for d in report(db, stale_days=10, now=now).quality.stale_devices] == [
         "never"]
+
+
+def test_one_microphone_conversations_are_flagged(db: Database):
+    device(db, "mono", "S", "Lane 1")
+    device(db, "stereo", "S", "Lane 2")
+    conv(db, "mono", MON, channels=1)
+    conv(db, "mono", MON + 60, channels=1)
+    conv(db, "mono", MON - 40 * DAY, channels=1)  # before --since
+    conv(db, "stereo", MON)
+    assert report(db, since="2026-11-01").quality.one_mic == 2
+    assert report(db, since="2026-11-01", lane="Lane 2").quality.one_mic == 0
+    from rich.console import Console
+
+    from heard.report.terminal import render
+
+    console = Console(width=100, record=True)
+    render(report(db, since="2026-11-01"), console)
+    text = " ".join(console.export_text().split())
+    assert "2 conversations come from a device with one microphone" in text
 
 
 def test_json_has_every_part(db: Database):

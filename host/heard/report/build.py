@@ -218,7 +218,8 @@ class _Built:
             conversations=int(inside.sum()), low_snr=int(low.sum()), audio_gap=int(gap.sum()),
             unknown_time=query.unknown_time(conn, self.device_ids),
             records_dropped=sum(d.records_dropped for d in devices),
-            stale_days=f.stale_days, devices=tuple(devices))
+            stale_days=f.stale_days, devices=tuple(devices),
+            one_mic=query.one_mic(conn, self.device_ids, self.start, self.end))
 
 
 def _default_by(days: np.ndarray) -> GroupBy:

@@ -333,6 +333,10 @@ def _quality(report: Report) -> str:
     if q.unknown_time:
         notes.append(f"{q.unknown_time:,} conversations have no known time (the device clock "
                      "was never set) and are not in this report.")
+    if q.one_mic:
+        notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
+                     "who talked how much is unreliable there (a second microphone is needed "
+                     "to tell employee from customer well; docs/ACCURACY.md).")
     if q.records_dropped:
         notes.append(f"{q.records_dropped:,} conversations were lost because a device's memory "
                      "was full: sync those devices more often.")

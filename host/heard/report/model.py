@@ -94,6 +94,7 @@ class DataQuality:
     records_dropped: int
     stale_days: int
     devices: tuple[DeviceQuality, ...]
+    one_mic: int = 0  # conversations from a one-microphone device: talk shares unreliable
 
     @property
     def stale_devices(self) -> tuple[DeviceQuality, ...]:

@@ -107,6 +107,16 @@ def unknown_time(conn: sqlite3.Connection, device_ids: Sequence[str] | None) -> 
     return int(row[0])
 
 
+def one_mic(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
+            start: int | None, end: int | None) -> int:
+    """Conversations in [start, end) recorded with one microphone (channels = 1)."""
+    where, args = _time_clause("start_utc", start, end)
+    in_devices, device_args = _device_clause(device_ids)
+    row = conn.execute(f"SELECT count(*) FROM conversations WHERE channels = 1 AND {where}"
+                       f"{in_devices}", args + device_args).fetchone()
+    return int(row[0])
+
+
 def records_dropped(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
                     start: int | None, end: int | None) -> dict[str, int]:
     """Per device: records it could not store, from ``records_dropped`` events in [start,

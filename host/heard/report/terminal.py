@@ -213,6 +213,10 @@ def _quality(report: Report, console: Console) -> None:
     if q.unknown_time:
         notes.append(f"{q.unknown_time:,} conversations have no known time (the device clock "
                      "was never set) and are not in this report.")
+    if q.one_mic:
+        notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
+                     "who talked how much is unreliable there (a second microphone is needed "
+                     "to tell employee from customer well; docs/ACCURACY.md).")
     dropped = [d for d in q.devices if d.records_dropped]
     if dropped:
         listed = ", ".join(f"{d.name or d.device_id} {d.records_dropped:,}"
