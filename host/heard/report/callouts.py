@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 
-from heard.report.model import DataQuality, DriftAlert, GroupStats
+from heard.report.model import DataQuality, DeviceQuality, DriftAlert, GroupStats
 
 MAX_DRIFT = 3  # drift alerts repeated among the callouts (all are listed separately)
 MIN_LANE_CONVERSATIONS = 20  # a lane's median counts for the spread only from here
@@ -23,6 +23,62 @@ def pct(x: float) -> str:
 
 def seconds(ms: float) -> str:
     return f"{ms / 1000:.1f} s" if ms < 10_000 else f"{ms / 1000:.0f} s"
+
+
+def pct_or_dash(value: float | None) -> str:
+    return "–" if value is None else pct(value)
+
+
+def seconds_or_dash(ms: float | None) -> str:
+    return "–" if ms is None else seconds(ms)
+
+
+def number_or_dash(value: float | None, fmt: str = ".2f") -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def middle_half(g: GroupStats) -> str:
+    """The middle 50% of a group's employee talk shares, e.g. ``43–58%``."""
+    s = g.talk_share
+    return "–" if s.p25 is None or s.p75 is None else f"{s.p25 * 100:.0f}–{pct(s.p75)}"
+
+
+def quality_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
+    """The data-quality notes of a report, in plain words (terminal and HTML)."""
+    notes = []
+    if q.conversations:
+        noisy = f"{q.low_snr:,} noisy (low signal-to-noise)" if q.low_snr else "none noisy"
+        gaps = f"{q.audio_gap:,} with audio lost" if q.audio_gap else "none with audio lost"
+        notes.append(f"{q.conversations:,} conversations: {noisy}, {gaps}.")
+    if q.unknown_time:
+        notes.append(f"{q.unknown_time:,} conversations have no known time (the device clock "
+                     "was never set) and are not in this report.")
+    if q.one_mic:
+        notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
+                     "who talked how much is unreliable there (a second microphone is needed "
+                     "to tell employee from customer well; docs/ACCURACY.md).")
+    dropped = [d for d in q.devices if d.records_dropped]
+    if q.records_dropped:
+        listed = ", ".join(f"{d.name or d.device_id}: {d.records_dropped:,}"
+                           for d in dropped[:max_listed])
+        more = f" and {len(dropped) - max_listed} more" if len(dropped) > max_listed else ""
+        notes.append(f"{q.records_dropped:,} conversations were lost because a device's memory "
+                     f"was full ({listed}{more}): sync those devices more often.")
+    stale = q.stale_devices
+    if stale:
+        def one(d: DeviceQuality) -> str:
+            where = " · ".join(x for x in (d.store, d.lane) if x)
+            age = ("never synced here" if d.days_since_sync is None
+                   else f"{d.days_since_sync:.0f} days ago")
+            return f"{d.name or d.device_id}{f' ({where})' if where else ''} {age}"
+
+        listed = "; ".join(one(d) for d in stale[:max_listed])
+        more = f"; and {len(stale) - max_listed} more" if len(stale) > max_listed else ""
+        notes.append(f"Not synced for {q.stale_days} days or more: {listed}{more}. Their "
+                     "latest conversations are missing from this report.")
+    if not (q.unknown_time or q.records_dropped or stale):
+        notes.append(f"Every device synced within {q.stale_days} days; nothing was lost.")
+    return notes
 
 
 def one_in(share: float) -> str:

@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
-from heard.report.callouts import one_in, pct, seconds
+from heard.report.callouts import (
+    middle_half,
+    number_or_dash,
+    one_in,
+    pct,
+    pct_or_dash,
+    quality_notes,
+    seconds_or_dash,
+)
 from heard.report.charts import CUSTOMER, EMPLOYEE, PATIENCE, Chart, charts
 from heard.report.drift import DriftRules
 from heard.report.model import DeviceQuality, DriftAlert, GroupStats, Report
@@ -138,21 +146,8 @@ def _scope(report: Report) -> str:
     return f"{who[:1].upper()}{who[1:]}, {_span(report)}"
 
 
-def _num(value: float | None, fmt: str = ".2f") -> str:
-    return "–" if value is None else format(value, fmt)
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else pct(value)
-
-
-def _secs(ms: float | None) -> str:
-    return "–" if ms is None else seconds(ms)
-
-
-def _mid(g: GroupStats) -> str:
-    s = g.talk_share
-    return "–" if s.p25 is None or s.p75 is None else f"{s.p25 * 100:.0f}–{pct(s.p75)}"
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -188,7 +183,7 @@ def _headline(report: Report) -> str:
                    f"day{'s' * (days != 1)} with conversations")]
     share = s.talk_share
     cards.append(_card(
-        "Employee talk share", _pct(share.median),
+        "Employee talk share", pct_or_dash(share.median),
         "typical conversation" + (f"; half of them between {pct(share.p25)} and "
                                   f"{pct(share.p75)}" if share.p25 is not None
                                   and share.p75 is not None else "")
@@ -200,7 +195,7 @@ def _headline(report: Report) -> str:
         note = (f"conversations in which the employee interrupted the customer "
                 f"({interrupted:,} of {s.conversations:,})")
         cards.append(_card("Customers interrupted", value, note))
-    cards.append(_card("Patience", _secs(s.median_patience_ms),
+    cards.append(_card("Patience", seconds_or_dash(s.median_patience_ms),
                        "typical pause before the employee answered a customer "
                        f"({s.patience_conversations:,} conversations)"))
     return f'<h2>In short</h2>\n<div class="cards">{"".join(cards)}</div>'
@@ -263,16 +258,17 @@ def _charts(found: Sequence[Chart]) -> str:
 Column = tuple[str, Callable[[GroupStats], str]]
 COLUMNS: tuple[Column, ...] = (
     ("Conversations", lambda g: f"{g.conversations:,}"),
-    ("Employee talk", lambda g: _pct(g.talk_share.median)),
-    ("Mid half", _mid),
-    ("Customer interrupted", lambda g: _pct(g.customer_interrupted_share)),
-    ("Interruptions emp. / cust.", lambda g: f"{_num(g.interruptions_by_employee)} / "
-                                             f"{_num(g.interruptions_by_customer)}"),
-    ("Backchannels emp. / cust.", lambda g: f"{_num(g.backchannels_by_employee, '.1f')} / "
-                                            f"{_num(g.backchannels_by_customer, '.1f')}"),
-    ("Patience", lambda g: _secs(g.median_patience_ms)),
-    ("Longest monologue / story", lambda g: f"{_secs(g.median_longest_monologue_ms)} / "
-                                            f"{_secs(g.median_longest_story_ms)}"),
+    ("Employee talk", lambda g: pct_or_dash(g.talk_share.median)),
+    ("Mid half", middle_half),
+    ("Customer interrupted", lambda g: pct_or_dash(g.customer_interrupted_share)),
+    ("Interruptions emp. / cust.", lambda g: f"{number_or_dash(g.interruptions_by_employee)} / "
+                                             f"{number_or_dash(g.interruptions_by_customer)}"),
+    ("Backchannels emp. / cust.",
+     lambda g: f"{number_or_dash(g.backchannels_by_employee, '.1f')} / "
+               f"{number_or_dash(g.backchannels_by_customer, '.1f')}"),
+    ("Patience", lambda g: seconds_or_dash(g.median_patience_ms)),
+    ("Longest monologue / story", lambda g: f"{seconds_or_dash(g.median_longest_monologue_ms)} / "
+                                            f"{seconds_or_dash(g.median_longest_story_ms)}"),
     ("Noisy", lambda g: f"{g.low_snr:,}"),
     ("Audio lost", lambda g: f"{g.audio_gap:,}"),
 )
@@ -325,29 +321,7 @@ def _synced(d: DeviceQuality) -> str:
 
 def _quality(report: Report) -> str:
     q = report.quality
-    notes = []
-    if q.conversations:
-        noisy = f"{q.low_snr:,} noisy (low signal-to-noise)" if q.low_snr else "none noisy"
-        gaps = f"{q.audio_gap:,} with audio lost" if q.audio_gap else "none with audio lost"
-        notes.append(f"{q.conversations:,} conversations: {noisy}, {gaps}.")
-    if q.unknown_time:
-        notes.append(f"{q.unknown_time:,} conversations have no known time (the device clock "
-                     "was never set) and are not in this report.")
-    if q.one_mic:
-        notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
-                     "who talked how much is unreliable there (a second microphone is needed "
-                     "to tell employee from customer well; docs/ACCURACY.md).")
-    if q.records_dropped:
-        notes.append(f"{q.records_dropped:,} conversations were lost because a device's memory "
-                     "was full: sync those devices more often.")
-    stale = q.stale_devices
-    if stale:
-        names = ", ".join(d.name or d.device_id for d in stale[:5])
-        more = f" and {len(stale) - 5:,} more" if len(stale) > 5 else ""
-        notes.append(f"Not synced for {q.stale_days} days or more: {names}{more}. Their latest "
-                     "conversations are missing from this report.")
-    if not (q.unknown_time or q.records_dropped or stale):
-        notes.append(f"Every device synced within {q.stale_days} days; nothing was lost.")
+    notes = quality_notes(q)
     items = "".join(f"<li>{escape(n)}</li>" for n in notes)
     head = ('<tr><th>Device</th><th class="text">Store</th><th class="text">Lane</th>'
             '<th class="text">Last synced</th><th>Conversations</th><th>Noisy</th>'
@@ -365,7 +339,7 @@ def _quality(report: Report) -> str:
         table = (f"<details><summary>Devices ({len(q.devices):,})</summary>{table}"
                  "</details>")
     note = (f"<p>Highlighted: not synced for {q.stale_days} days or more.</p>"
-            if stale and rows else "")
+            if q.stale_devices and rows else "")
     return f'<h2>Data quality</h2>\n<ul class="callouts">{items}</ul>{table}{note}'
 
 

@@ -10,8 +10,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from heard.report.callouts import MAX_DRIFT, pct, seconds
-from heard.report.model import BINS, DeviceQuality, GroupStats, Report
+from heard.report.callouts import (
+    MAX_DRIFT,
+    middle_half,
+    number_or_dash,
+    pct,
+    pct_or_dash,
+    quality_notes,
+    seconds_or_dash,
+)
+from heard.report.model import BINS, GroupStats, Report
 
 SPARK = " ▁▂▃▄▅▆▇█"
 MAX_COMPARED = 14  # rows of the lane and employee comparisons (half top, half bottom)
@@ -46,16 +54,7 @@ def distribution(bins: Sequence[int], width: int = 10) -> str:
     return sparkline([float(sum(bins[i:i + step])) for i in range(0, BINS, step)])
 
 
-def _opt(value: float | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
 
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else pct(value)
-
-
-def _secs(ms: float | None) -> str:
-    return "–" if ms is None else seconds(ms)
 
 
 def _talk(g: GroupStats) -> str:
@@ -65,29 +64,25 @@ def _talk(g: GroupStats) -> str:
     return f"{pct(s.median)} ({s.p25 * 100:.0f}–{s.p75 * 100:.0f})"
 
 
-def _mid(g: GroupStats) -> str:
-    s = g.talk_share
-    return "–" if s.p25 is None or s.p75 is None else f"{s.p25 * 100:.0f}–{pct(s.p75)}"
-
 
 def _pair(a: float | None, b: float | None, fmt: str) -> str:
-    return f"{_opt(a, fmt)} / {_opt(b, fmt)}"
+    return f"{number_or_dash(a, fmt)} / {number_or_dash(b, fmt)}"
 
 
 Cell = Callable[[GroupStats], str]
 # (header, cell) of the main table: what was said and for how long, then how turns went.
 TALK: tuple[tuple[str, Cell], ...] = (
-    ("Employee\ntalk", lambda g: _pct(g.talk_share.median)),
-    ("Mid\nhalf", _mid),
+    ("Employee\ntalk", lambda g: pct_or_dash(g.talk_share.median)),
+    ("Mid\nhalf", middle_half),
     ("Talk share\n0% … 100%", lambda g: distribution(g.talk_share.bins)),
-    ("Longest\nmonologue", lambda g: _secs(g.median_longest_monologue_ms)),
-    ("Longest\nstory", lambda g: _secs(g.median_longest_story_ms)),
+    ("Longest\nmonologue", lambda g: seconds_or_dash(g.median_longest_monologue_ms)),
+    ("Longest\nstory", lambda g: seconds_or_dash(g.median_longest_story_ms)),
 )
 TURNS: tuple[tuple[str, Cell], ...] = (
-    ("Patience", lambda g: _secs(g.median_patience_ms)),
+    ("Patience", lambda g: seconds_or_dash(g.median_patience_ms)),
     ("Interruptions\nemp. / cust.",
      lambda g: _pair(g.interruptions_by_employee, g.interruptions_by_customer, ".2f")),
-    ("Customer\ninterrupted", lambda g: _pct(g.customer_interrupted_share)),
+    ("Customer\ninterrupted", lambda g: pct_or_dash(g.customer_interrupted_share)),
     ("Backchannels\nemp. / cust.",
      lambda g: _pair(g.backchannels_by_employee, g.backchannels_by_customer, ".1f")),
 )
@@ -167,8 +162,8 @@ def _comparison(title: str, rows: Sequence[GroupStats], more_hint: str) -> Table
                           style="dim")
             continue
         table.add_row(g.label, f"{g.conversations:,}", _talk(g),
-                      _pct(g.customer_interrupted_share), _secs(g.median_patience_ms),
-                      f"{g.low_snr:,}")
+                      pct_or_dash(g.customer_interrupted_share),
+                      seconds_or_dash(g.median_patience_ms), f"{g.low_snr:,}")
     return table
 
 
@@ -206,37 +201,7 @@ def _empty(report: Report, console: Console) -> None:
 
 
 def _quality(report: Report, console: Console) -> None:
-    q = report.quality
-    noisy = f"{q.low_snr:,} noisy (low signal-to-noise)" if q.low_snr else "none noisy"
-    gaps = f"{q.audio_gap:,} with audio lost" if q.audio_gap else "none with audio lost"
-    notes = [f"{q.conversations:,} conversations: {noisy}, {gaps}."]
-    if q.unknown_time:
-        notes.append(f"{q.unknown_time:,} conversations have no known time (the device clock "
-                     "was never set) and are not in this report.")
-    if q.one_mic:
-        notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
-                     "who talked how much is unreliable there (a second microphone is needed "
-                     "to tell employee from customer well; docs/ACCURACY.md).")
-    dropped = [d for d in q.devices if d.records_dropped]
-    if dropped:
-        listed = ", ".join(f"{d.name or d.device_id} {d.records_dropped:,}"
-                           for d in dropped[:MAX_LISTED])
-        more = f" and {len(dropped) - MAX_LISTED} more" if len(dropped) > MAX_LISTED else ""
-        notes.append(f"Conversations lost because a device's memory was full: {listed}{more}. "
-                     "Sync those devices more often.")
-    stale = q.stale_devices
-    if stale:
-        def one(d: DeviceQuality) -> str:
-            where = " · ".join(x for x in (d.store, d.lane) if x)
-            age = ("never synced here" if d.days_since_sync is None
-                   else f"{d.days_since_sync:.0f} days ago")
-            return f"{d.name or d.device_id}{f' ({where})' if where else ''} {age}"
-
-        listed = "; ".join(one(d) for d in stale[:5])
-        more = f"; and {len(stale) - 5} more" if len(stale) > 5 else ""
-        notes.append(f"Not synced for {q.stale_days} days or more: {listed}{more}.")
-    if not (q.unknown_time or dropped or stale):
-        notes.append(f"Every device synced within {q.stale_days} days; nothing was lost.")
+    notes = quality_notes(report.quality)
     console.print("[bold]Data quality[/bold]")
     console.print(_bullets(notes))
 
