@@ -74,7 +74,8 @@ def emulate(wav_opts: tuple[Path, ...], wavs: tuple[Path, ...], fast: bool,
     click.echo(f"emulated device {ident} is on {port}")
     click.echo(f"  sync it with: heard sync --port {port}" +
                (f" --db {db_path}" if db_path else ""))
-    click.echo("  press Ctrl-C to stop" if not exit_when_done else "")
+    if not exit_when_done:
+        click.echo("  press Ctrl-C to stop")
     try:
         code = emulator.wait()
         while code is None:  # pragma: no cover - wait() without timeout returns a code
