@@ -65,10 +65,9 @@ class App:
         self.detector = self._make_detector()
         self.session = Session(self, hw.serial_write)
         self.byte = bytearray(1)
-        # One block of audio and a view of each 10 ms frame in it, made once: slicing per
-        # frame would allocate.
-        # The hardware layer allocates the block first thing, before the app's modules are
-        # imported, while the heap is still in one piece.
+        # One block of audio (the hardware layer allocates it first thing, before the
+        # app's modules are imported, while the heap is still in one piece) and a view of
+        # each 10 ms frame in it, made once: slicing per frame would allocate.
         self.block = hw.audio_block
         mv = memoryview(self.block)
         step = 160 * self.channels
@@ -174,12 +173,12 @@ class App:
             log.dropped += self.dropped_early
             self.dropped_early = 0
         while self.pending:
-            raw = self.pending[0]
-            if not log.append(record.with_seq(raw, log.next_seq, self.boot_id)):
-                self.pending.pop(0)
-                continue
+            # Taken off the queue only after append returns: if it raises, the record
+            # waits for the next try. A full area returns False (counted as dropped).
+            written = log.append(record.with_seq(self.pending[0], log.next_seq, self.boot_id))
             self.pending.pop(0)
-            self.hw.debug("wrote {}".format(log.next_seq - 1))
+            if written:
+                self.hw.debug("wrote {}".format(log.next_seq - 1))
         if log.dropped > log.dropped_logged:
             missed = log.dropped - log.dropped_logged
             raw = record.event(log.next_seq, self.boot_id, self.uptime_ms(),
