@@ -175,8 +175,11 @@ def test_the_mute_button_stops_listening_and_is_logged(device_wavs: list[Path],
             assert wait_for(lambda: not client.hello()["muted"], 5)
         finally:
             port.close()
-    names = [e["name"] for e in events(flash_records(flash))]
-    assert names[:3] == ["boot", "mute_on", "mute_off"]
+    # Muting ends what the detector had open, so talk before it (an employee_only event,
+    # a conversation) may be written in between.
+    names = [e["name"] for e in events(flash_records(flash))
+             if e["name"] in ("boot", "mute_on", "mute_off")]
+    assert names == ["boot", "mute_on", "mute_off"]
 
 
 def test_the_per_block_path_allocates_nothing(device_wavs: list[Path], tmp_path: Path) -> None:
