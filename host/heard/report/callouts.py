@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 
-from heard.report.model import DataQuality, DeviceQuality, DriftAlert, GroupStats
+from heard.report.model import DataQuality, DeviceQuality, DriftAlert, Filters, GroupStats
 
 MAX_DRIFT = 3  # drift alerts repeated among the callouts (all are listed separately)
 MIN_LANE_CONVERSATIONS = 20  # a lane's median counts for the spread only from here
@@ -23,6 +23,14 @@ def pct(x: float) -> str:
 
 def seconds(ms: float) -> str:
     return f"{ms / 1000:.1f} s" if ms < 10_000 else f"{ms / 1000:.0f} s"
+
+
+def who(filters: Filters) -> str:
+    """Whose conversations a report covers, in words (``store S, lane 3`` or ``all lanes``)."""
+    f = filters
+    parts = [f"store {f.store}" if f.store else "", f"lane {f.lane}" if f.lane else "",
+             f"employee {f.employee}" if f.employee else ""]
+    return ", ".join(p for p in parts if p) or "all lanes"
 
 
 def pct_or_dash(value: float | None) -> str:

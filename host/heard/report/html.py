@@ -22,6 +22,7 @@ from heard.report.callouts import (
     pct_or_dash,
     quality_notes,
     seconds_or_dash,
+    who,
 )
 from heard.report.charts import CUSTOMER, EMPLOYEE, PATIENCE, Chart, charts
 from heard.report.drift import DriftRules
@@ -134,16 +135,9 @@ def _span(report: Report) -> str:
     return f"{_date(first, first.year != last.year)} to {_date(last)}"
 
 
-def _who(report: Report) -> str:
-    f = report.filters
-    parts = [f"store {f.store}" if f.store else "", f"lane {f.lane}" if f.lane else "",
-             f"employee {f.employee}" if f.employee else ""]
-    return ", ".join(p for p in parts if p) or "all lanes"
-
-
 def _scope(report: Report) -> str:
-    who = _who(report)
-    return f"{who[:1].upper()}{who[1:]}, {_span(report)}"
+    whose = who(report.filters)
+    return f"{whose[:1].upper()}{whose[1:]}, {_span(report)}"
 
 
 
@@ -160,7 +154,8 @@ def _empty(report: Report) -> str:
                 "heard device in and run <b>heard sync</b> to bring its numbers here, then "
                 "make this report again.")
     else:
-        text = (f"No conversations for {escape(_who(report))}, {escape(_span(report))}. Try a "
+        text = (f"No conversations for {escape(who(report.filters))}, "
+                f"{escape(_span(report))}. Try a "
                 "wider date range (--since, --until) or drop a filter.")
     if report.quality.unknown_time:
         text += (f"<br>({report.quality.unknown_time:,} conversations have no known time and "

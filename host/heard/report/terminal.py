@@ -18,6 +18,7 @@ from heard.report.callouts import (
     pct_or_dash,
     quality_notes,
     seconds_or_dash,
+    who,
 )
 from heard.report.model import BINS, GroupStats, Report
 
@@ -180,20 +181,13 @@ def _span(report: Report) -> str:
     return f"{first or 'the start'} to {last or 'today'}"
 
 
-def _scope(report: Report) -> str:
-    f = report.filters
-    parts = [f"store {f.store}" if f.store else "", f"lane {f.lane}" if f.lane else "",
-             f"employee {f.employee}" if f.employee else ""]
-    return ", ".join(p for p in parts if p) or "all lanes"
-
-
 def _empty(report: Report, console: Console) -> None:
     f = report.filters
     if not any((f.since, f.until, f.store, f.lane, f.employee)):
         console.print(f"No conversations in {report.database} yet. Plug a heard device in "
                       "and run [bold]heard sync[/bold] to bring its numbers here.")
     else:
-        console.print(f"No conversations for {_scope(report)}, {_span(report)}. "
+        console.print(f"No conversations for {who(report.filters)}, {_span(report)}. "
                       "Try a wider date range (--since, --until) or drop a filter.")
     if report.quality.unknown_time:
         console.print(f"({report.quality.unknown_time} conversations have no known time and "
@@ -208,7 +202,7 @@ def _quality(report: Report, console: Console) -> None:
 
 def render(report: Report, console: Console) -> None:
     """Print the report: tables, what stands out, data quality, a short legend."""
-    console.print(f"[bold]heard report[/bold]: {_scope(report)}, {_span(report)} "
+    console.print(f"[bold]heard report[/bold]: {who(report.filters)}, {_span(report)} "
                   f"(times in {report.timezone})", highlight=False)
     if report.empty:
         _empty(report, console)
