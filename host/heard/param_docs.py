@@ -32,7 +32,10 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "floor_startup_rise_db10_per_s": (
         "0.1 dB/s",
-        "noise floor rise during start-up, so a device switched on in noise settles fast",
+        "noise floor rise during start-up: fast, so the floor catches up within a fraction of"
+        " a second even when the first frames are silent (I2S start-up zeros, a file's"
+        " leading silence); speech at start-up lifts it too, but it falls fast in the next"
+        " pause",
     ),
     "floor_startup_ms": (
         "ms",
