@@ -38,9 +38,11 @@ def _firmware_hangover_frames() -> int:
     state = array.array("i", [0] * vad.WORDS)
     cfg = array.array("i", vad.config(params))
     vad.init(state, 0, 0)
-    levels = [0] * 5 + [30 * 256] + [0] * 20  # one loud frame (30 dB) in digital silence
+    quiet = params.floor_startup_ms // params.frame_ms + 5  # after the start-up
+    levels = [0] * quiet + [30 * 256] + [0] * 20  # one loud frame (30 dB) in digital silence
     on = [vad.update(state, 0, level, f, cfg) for f, level in enumerate(levels)]
-    return sum(on[6:])
+    assert on[quiet] == 1
+    return sum(on[quiet + 1 :])
 
 
 def test_firmware_hangover_matches_the_spec() -> None:

@@ -92,7 +92,10 @@ def update(state, base: int, level: int, frame: int, cfg) -> int:
     st[base + 1] = floor
     snr = smooth - (floor >> 4)
     on = h[w + 4]
-    if snr > c[5] or (on and snr > c[6]):
+    if frame < c[4]:
+        on = 0  # the floor is still being learnt
+        st[base + 3] = 0
+    elif snr > c[5] or (on and snr > c[6]):
         on = 1
         st[base + 3] = c[7]
     elif on:

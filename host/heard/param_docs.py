@@ -39,7 +39,7 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "floor_startup_ms": (
         "ms",
-        "length of the start-up",
+        "length of the start-up: the floor is learnt and no frame is speech",
     ),
     "floor_window_ms": (
         "ms",

@@ -119,7 +119,9 @@ def voice_activity(levels: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarra
                     noise = min(low, prev)  # the whole window stayed above the floor
                 prev, low = low, math.inf
         snr = s - noise
-        if snr > vad_on or (on and snr > vad_off):
+        if f * p.frame_ms < p.floor_startup_ms:
+            on = False  # no decisions while the floor is being learnt
+        elif snr > vad_on or (on and snr > vad_off):
             on = True
             since = 0
         elif on:
