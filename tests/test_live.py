@@ -193,7 +193,8 @@ def test_monitor_leakage_is_smoothed_per_party() -> None:
     leak.update(frame(3, 500, 500, employee=1, customer=1))  # both: ignored
     leak.update(frame(4, 500, 560, customer=1))
     assert leak.employee == pytest.approx(-11.0) and leak.customer == pytest.approx(-6.0)
-    assert who(frame(0, 1, 1)) == "nobody"
+    assert who(frame(0, 1, 1, vad=0)) == "nobody" and who(frame(0, 1, 1, near=0)) == "nobody"
+    assert who(frame(0, 1, 1)) == "someone"  # mono: near talk, party decided per spurt
     text = line(frame(12345, 600, 480, employee=1, tdoa=40), leak)
     assert "12.35 s" in text and "ch0  60.0 dB" in text and "talking: employee" in text
     assert "leakage employee->customer mic -11.0 dB" in text

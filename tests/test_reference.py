@@ -145,7 +145,7 @@ def test_distant_talker_is_not_attributed() -> None:
     quiet = slice(260, 340)
     assert ref["speech"][quiet].all() and not ref["near"][quiet].any()
     assert not (ref["employee"][quiet] | ref["customer"][quiet]).any()
-    assert ref["employee"][60:140].all()  # mono: the first talker is the louder cluster
+    assert ref["employee"][60:140].all()  # mono: the first spurt is the employee's
 
 
 def test_stereo_tdoa_points_at_the_nearer_microphone() -> None:

@@ -13,8 +13,7 @@ changes only after ``switch_frames`` frames of evidence against it (hysteresis).
 party also counts as talking (overlap) when its correlation peak reaches
 ``both_ratio`` of the current speaker's.
 
-Mono: the employee is nearer and louder; speech levels are split into two adaptive
-clusters, the louder one the employee.
+Mono has no second channel to compare: ``heardcore.monospurt`` decides per talk spurt.
 
 A gate drops speech far below the recent speech peak: distant talkers are not a party.
 """
@@ -35,9 +34,7 @@ S_TDOA = const(5)  # last tdoa value
 S_POS = const(6)  # best positive-lag correlation (x16 of the count)
 S_NEG = const(7)  # best negative-lag correlation
 S_BOTH = const(8)  # 1 when the other party overlaps
-S_HIGH = const(9)  # mono: louder cluster level, dB Q8
-S_LOW = const(10)  # mono: quieter cluster level, dB Q8
-STATE_WORDS = const(11)
+STATE_WORDS = const(9)
 
 # Configuration words.
 C_SAMPLES = const(0)  # samples per frame
@@ -53,9 +50,8 @@ C_BOTH_RATIO = const(9)  # Q8 fraction of the current speaker's correlation peak
 C_BOTH_MIN = const(10)  # least correlation (x16 of the count) for overlap
 C_PEAK_DECAY = const(11)  # dB Q12 per frame
 C_DISTANT = const(12)  # dB Q8 below the peak that is a distant talker
-C_MONO_ADAPT = const(13)  # 1/2**k per frame
-C_STRIDE = const(14)  # correlation uses every k-th sample
-C_WORDS = const(15)
+C_STRIDE = const(13)  # correlation uses every k-th sample
+C_WORDS = const(14)
 
 
 def config(params, samples):
@@ -77,7 +73,6 @@ def config(params, samples):
         count * 16 * params.both_min_corr_permille // 1000,
         params.peak_decay_db10_per_s * 4096 // 10 // (1000 // params.frame_ms),
         params.distant_drop_db10 * 256 // 10,
-        params.mono_adapt_shift,
         stride,
     )
 
@@ -97,8 +92,8 @@ def correlate(signs0, signs1, state, cfg) -> int:
     n = c[0]
     lags = c[1]
     shift = c[3]
-    base = 11  # STATE_WORDS
-    stride = c[14]  # C_STRIDE
+    base = 9  # STATE_WORDS
+    stride = c[13]  # C_STRIDE
     terms = (n - 2 * lags + stride - 1) // stride
     k = 0 - lags
     while k <= lags:
@@ -185,21 +180,3 @@ def near_talk(state, top: int, speech: int, cfg) -> int:
         peak = level
     st[4] = peak
     return 1 if level > peak - (c[12] << 4) else 0
-
-
-@micropython.viper
-def decide_mono(state, level: int, cfg) -> int:
-    """Mono: the louder of two adaptive speech-level clusters is the employee."""
-    st = ptr32(state)
-    h = ptr16(state)
-    c = ptr32(cfg)
-    high = (((h[19] ^ 0x8000) - 0x8000) << 16) | h[18]
-    low = (((h[21] ^ 0x8000) - 0x8000) << 16) | h[20]
-    if level * 2 > high + low:
-        st[9] = high + ((level - high) >> c[13])
-        cur = 0
-    else:
-        st[10] = low + ((level - low) >> c[13])
-        cur = 1
-    st[0] = cur
-    return cur

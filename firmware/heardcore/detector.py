@@ -3,9 +3,9 @@
 ``Detector(params, channels, sink)`` takes frames of ``frame_samples`` samples per channel
 (interleaved, channel 0 employee-facing) through ``process(pcm)``, and reports to the sink
 (``heardcore.events``). Per frame: front end (``frontend``), voice activity per channel
-(``vad``), attribution (``attribution``), turn-taking (``turns``) and conversations
-(``conversation``). All buffers are allocated here, once; ``process`` allocates nothing
-(the sink may, when it reports).
+(``vad``), attribution (``attribution``; mono: per spurt, ``monospurt``), turn-taking
+(``turns``) and conversations (``conversation``). All buffers are allocated here, once;
+``process`` allocates nothing (the sink may, when it reports).
 
 Times are integer ms since the detector was created. On a 32-bit port an int above 2**30 is
 a heap object, so after ~12.4 days of frames ``process`` would start allocating: a device
@@ -17,6 +17,7 @@ import array
 from heardcore import attribution, frontend, vad
 from heardcore.conversation import Tracker
 from heardcore.events import CUSTOMER, EMPLOYEE
+from heardcore.monospurt import MonoSpurts
 from heardcore.turns import TurnTaker
 
 SAMPLE_RATE = 16000
@@ -52,6 +53,7 @@ class Detector:
         self.attr_cfg = array.array("i", attribution.config(params, n))
         self.tracker = Tracker(params, sink)
         self.turns = TurnTaker(params, self.tracker)
+        self.mono = MonoSpurts(params, self.turns, sink) if channels == 1 else None
         self.frames = 0
         self.speech_frames = 0
         # Last frame, for debugging sinks and the reference comparison.
@@ -59,10 +61,8 @@ class Detector:
         self.vad0 = self.vad1 = 0
         self.near = 0
         self.employee = self.customer = 0
-        self.mono_started = False
         self.was_talk = 0
         self.switch_frames = params.switch_ms // params.frame_ms
-        self.mono_split = params.mono_split_db10 * 256 // 10
 
     def process(self, pcm):
         """Analyse one frame: ``frame_samples * channels`` int16 samples, interleaved."""
@@ -88,6 +88,7 @@ class Detector:
         speech = vad0 or vad1
         near = attribution.near_talk(self.attr_state, top, speech, self.attr_cfg)
         employee = customer = 0
+        talking = 0
         if nch == 2:
             tdoa = 0
             if self.tdoa_on:
@@ -104,28 +105,29 @@ class Detector:
                 both = self.attr_state[attribution.S_BOTH]
                 employee = 1 if who == EMPLOYEE or both else 0
                 customer = 1 if who == CUSTOMER or both else 0
-        elif speech and near:
-            if not self.mono_started:
-                self.attr_state[attribution.S_HIGH] = top
-                self.attr_state[attribution.S_LOW] = top - self.mono_split
-                self.mono_started = True
-            who = attribution.decide_mono(self.attr_state, top, self.attr_cfg)
-            employee = 1 if who == EMPLOYEE else 0
-            customer = 1 - employee
+                talking = 1
+        else:
+            # The party is decided when the spurt ends; the frames reach the turn layer then
+            # (and the sink hears of it through ``attributed``).
+            talking = 1 if speech and near else 0
+            mono = self.mono
+            if mono is not None:
+                mono.frame(frame, top, talking)
         self.frames = frame + 1
         now = self.frames * self.frame_ms
         fe = self.fe_state
         clipped = fe[3] + fe[7] if nch == 2 else fe[3]
         if clipped:
             self.tracker.clipped(clipped, now)
-        if employee or customer:
+        if talking:
             self.speech_frames += 1
             # Against the floor of the channel that gave ``top``: mics are not gain-matched.
             floor = self.vad_state[vad.WORDS + 1 if level1 > level0 else 1] >> 4
             self.tracker.speech_snr((top - floor) >> 8, now)
             if employee and customer:
                 self.tracker.overlap(self.frame_ms, now)
-        self.turns.update(now, employee, customer)
+        if nch == 2:
+            self.turns.update(now, employee, customer)
         self.level0 = level0
         self.level1 = level1
         self.vad0 = vad0
@@ -133,7 +135,7 @@ class Detector:
         self.near = near
         self.employee = employee
         self.customer = customer
-        self.was_talk = employee or customer
+        self.was_talk = talking
         if self.sink.wants_frames:
             self.sink.frame(frame, self)
 
@@ -144,6 +146,8 @@ class Detector:
 
     def finish(self):
         """End of input: close what is open and report it."""
+        if self.mono is not None:
+            self.mono.finish()
         self.turns.finish(self.frames * self.frame_ms)
 
     def frame_state(self):

@@ -73,6 +73,10 @@ class Sink:
     def employee_only(self, start_ms, end_ms, talk_ms):
         pass
 
+    def attributed(self, party, first_frame, frames):
+        """Mono: the speech frames among ``frames`` frames from index ``first_frame`` were
+        ``party``'s (decided per spurt, after their ``frame`` calls)."""
+
     def frame(self, index, detector):
         """Called per frame only when the sink sets ``wants_frames`` (debugging, tests)."""
 

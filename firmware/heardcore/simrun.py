@@ -145,6 +145,11 @@ class NdjsonSink(Sink):
         self.emit((("type", "employee_only"), ("start_ms", start_ms), ("end_ms", end_ms),
                    ("talk_ms", talk_ms)))
 
+    def attributed(self, party, first_frame, frames):
+        if self.wants_frames:  # mono: the party of frame lines already written
+            self.emit((("type", "attributed"), ("speaker", PARTY_NAMES[party]),
+                       ("first", first_frame), ("frames", frames)))
+
     def frame(self, index, detector):
         pairs = [("type", "frame"), ("i", index)]
         names = detector.FRAME_FIELDS

@@ -32,10 +32,12 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "floor_startup_rise_db10_per_s": (
         "0.1 dB/s",
-        "noise floor rise during start-up: fast, so the floor catches up within a fraction of"
-        " a second even when the first frames are silent (I2S start-up zeros, a file's"
-        " leading silence); speech at start-up lifts it too, but it falls fast in the next"
-        " pause",
+        (
+            "noise floor rise during start-up: fast, so the floor catches up within a fraction"
+            " of a second even when the first frames are silent (I2S start-up zeros, a file's"
+            " leading silence); speech at start-up lifts it too, but it falls fast in the next"
+            " pause"
+        ),
     ),
     "floor_startup_ms": (
         "ms",
@@ -134,13 +136,28 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "0.1 dB",
         "speech this far below the recent speech peak is a distant talker, not a party",
     ),
-    "mono_adapt_shift": (
-        "shift",
-        "mono: speech-level clusters adapt by 1/2**k",
+    "mono_spurt_gap_ms": (
+        "ms",
+        "mono: a talk spurt ends after a pause longer than this",
     ),
-    "mono_split_db10": (
+    "mono_spurt_min_ms": (
+        "ms",
+        "mono: shorter spurts are judged but their score is not remembered",
+    ),
+    "mono_spurt_max_ms": (
+        "ms",
+        "mono: a longer spurt is judged at this length (its frames wait until judged)",
+    ),
+    "mono_fall_floor_db10": (
         "0.1 dB",
-        "mono: the quieter cluster starts this far below the first near speech",
+        "mono: level drops over 20 ms count beyond this (the reverberation cue)",
+    ),
+    "mono_history": (
+        "spurts",
+        (
+            "mono: a spurt is the employee's when its fall score is at least the median of"
+            " this many recent spurts"
+        ),
     ),
     "turn_bridge_ms": (
         "ms",

@@ -164,6 +164,33 @@ def test_frame_path_does_not_allocate():
     assert sink.events >= 4
 
 
+def test_mono_frame_path_does_not_allocate():
+    # Frames wait for their spurt to be judged, then pass through the turn layer: no heap.
+    sink = Counter()
+    det = Detector(Params(), 1, sink)
+    for frame in bursts(1, SCHEDULE):
+        micropython.heap_lock()
+        try:
+            det.process(frame)
+        finally:
+            micropython.heap_unlock()
+    det.finish()
+    assert sink.events >= 4
+
+
+def test_mono_segments_are_one_party_at_a_time_in_time_order():
+    # Noise bursts end abruptly whoever they stand for, so the parties are not asserted
+    # here (tests/firmware/test_monospurt.py is about the cue): only that the delayed
+    # frames reach the turn layer in order, one party per spurt, and cover every burst.
+    sink, det = run(bursts(1, SCHEDULE), 1)
+    segments = sink.segments
+    assert segments and det.mono.pending_from() == -1
+    for before, after in zip(segments, segments[1:]):  # noqa: B905
+        assert before[2] <= after[1], segments  # no overlap: never both parties
+    for first, last, _ in SCHEDULE:
+        assert any(s[1] <= first * 10 + 60 and s[2] >= last * 10 - 150 for s in segments)
+
+
 def test_params_reject_bad_values_by_name():
     for overrides, field in (
         ({"no_such": 1}, "no_such"),

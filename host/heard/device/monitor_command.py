@@ -30,9 +30,14 @@ Frame = Mapping[str, int]
 
 
 def who(frame: Frame) -> str:
-    """Who the detector thinks is talking: employee, customer, both or nobody."""
+    """Who the detector thinks is talking: employee, customer, both, nobody, or "someone"
+    (near talk whose party is not decided yet: a one-microphone device decides per spurt,
+    when it ends)."""
     e, c = frame["employee"], frame["customer"]
-    return "both" if e and c else "employee" if e else "customer" if c else "nobody"
+    if e or c:
+        return "both" if e and c else "employee" if e else "customer"
+    talk = (frame["vad0"] or frame["vad1"]) and frame["near"]
+    return "someone" if talk else "nobody"
 
 
 class Leakage:

@@ -35,7 +35,7 @@ from heard.reference.model import FIELDS, as_params, frame_length, reference_fra
 from heard.simulate.engines import run_engine
 from heard.simulate.inputs import prepared_input
 from heardcore.detector import Detector
-from heardcore.events import Sink
+from heardcore.events import PARTY_NAMES, Sink
 from heardcore.params import Params
 
 DECISIONS = ("speech", "employee", "customer")
@@ -86,9 +86,17 @@ class Agreement:
         return min(self.agree[name] for name in DECISIONS)
 
 
-def frames_from_rows(rows: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+Attribution = tuple[str, int, int]  # mono: speaker, first frame, frames (``Sink.attributed``)
+
+
+def frames_from_rows(
+    rows: Sequence[Sequence[int]], attributions: Sequence[Attribution] = ()
+) -> dict[str, np.ndarray]:
     """Frame values in ``Detector.FRAME_FIELDS`` order, in the reference's units (dB, units
-    of evidence, booleans) and keyed like ``heard.reference.model.FIELDS``."""
+    of evidence, booleans) and keyed like ``heard.reference.model.FIELDS``.
+
+    Mono frames carry no party when they are written (the party of a spurt is decided when
+    it ends): ``attributions`` give it to the talk frames (speech and near) of each spurt."""
     names = Detector.FRAME_FIELDS
     table = np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
     out: dict[str, np.ndarray] = {}
@@ -101,16 +109,25 @@ def frames_from_rows(rows: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
         else:
             out[name] = column != 0
     out["speech"] = out["vad0"] | out["vad1"]
+    talk = out["speech"] & out["near"]
+    for speaker, first, frames in attributions:
+        span = slice(first, first + frames)
+        out[speaker][span] |= talk[span]
     return {name: out[name] for name in FIELDS}
 
 
 def firmware_frames(ndjson: str) -> dict[str, np.ndarray]:
     """The ``frame`` lines of an engine's output (``simrun --frames``), as ``frames_from_rows``."""
-    rows = [json.loads(line) for line in ndjson.splitlines()
-            if line.startswith('{"type":"frame"')]
+    lines = [json.loads(line) for line in ndjson.splitlines()
+             if line.startswith(('{"type":"frame"', '{"type":"attributed"'))]
+    rows = [row for row in lines if row["type"] == "frame"]
     if [row["i"] for row in rows] != list(range(len(rows))):
         raise ValueError("the engine's frame lines are not numbered 0, 1, 2, ...")
-    return frames_from_rows([[row[name] for name in Detector.FRAME_FIELDS] for row in rows])
+    attributions = [(row["speaker"], row["first"], row["frames"])
+                    for row in lines if row["type"] == "attributed"]
+    return frames_from_rows(
+        [[row[name] for name in Detector.FRAME_FIELDS] for row in rows], attributions
+    )
 
 
 class _FrameRecorder(Sink):
@@ -118,9 +135,13 @@ class _FrameRecorder(Sink):
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, ...]] = []
+        self.attributions: list[Attribution] = []
 
     def frame(self, index: int, detector: Detector) -> None:
         self.rows.append(tuple(detector.frame_state()))
+
+    def attributed(self, party: int, first_frame: int, frames: int) -> None:
+        self.attributions.append((PARTY_NAMES[party], first_frame, frames))
 
 
 def run_firmware(
@@ -142,7 +163,7 @@ def run_firmware(
         for f in range(frames):
             detector.process(array.array("h", padded[f * n: (f + 1) * n].tobytes()))
         detector.finish()
-    return frames_from_rows(sink.rows)
+    return frames_from_rows(sink.rows, sink.attributions)
 
 
 def compare_frames(

@@ -226,22 +226,50 @@ def attribute_stereo(
 # --- 5. attribution, mono -------------------------------------------------------------------
 
 
-def attribute_mono(top: np.ndarray, talk: np.ndarray, p: Params) -> np.ndarray:
-    """Employee flag per attributed frame (the louder of two adaptive level clusters)."""
-    rate = 2.0**-p.mono_adapt_shift
-    split = getattr(p, "mono_split_db10", 120) / 10.0  # 12 dB in DETECTOR.md section 5
-    employee = np.zeros(top.size, dtype=bool)
-    high = low = 0.0
-    started = False
-    for f in np.flatnonzero(talk).tolist():
-        level = float(top[f])
-        if not started:
-            high, low, started = level, level - split, True
-        if level > (high + low) / 2.0:
-            employee[f] = True
-            high += (level - high) * rate
-        else:
-            low += (level - low) * rate
+def attribute_mono(level: np.ndarray, talk: np.ndarray, p: Params) -> np.ndarray:
+    """Employee flag per talk frame, one party per spurt (DETECTOR.md section 5)."""
+    fpm = p.frame_ms
+    gap, longest = p.mono_spurt_gap_ms // fpm, p.mono_spurt_max_ms // fpm
+    shortest, floor = p.mono_spurt_min_ms // fpm, p.mono_fall_floor_db10 / 10.0
+    drop = np.zeros(level.size)
+    if level.size > 2:
+        drop[2:] = np.maximum(level[:-2] - level[2:] - floor, 0.0)
+    employee = np.zeros(level.size, dtype=bool)
+    history: list[float] = []
+
+    def judge(scores: np.ndarray, talk_frames: int) -> bool:
+        score = float(scores.mean())
+        values = sorted([*history, score])
+        if talk_frames >= shortest:
+            history.append(score)
+            del history[: -p.mono_history]
+        return score >= values[len(values) // 2]
+
+    f, n = 0, level.size
+    while f < n:
+        if not talk[f]:
+            f += 1
+            continue
+        start = last = f
+        cut = False
+        while f < n:  # the spurt: until more than `gap` frames in a row are not talk
+            if talk[f]:
+                last = f
+            f += 1
+            if f - start >= longest:
+                cut = True
+                break
+            if f - 1 - last > gap:
+                break
+        end = min(last + 3, f)  # two frames past the last talk frame
+        is_employee = judge(drop[start:end], int(talk[start:f].sum()))
+        while cut and f < n:  # judged at its maximum length: keeps its party to its end
+            if talk[f]:
+                last = f
+            elif f - last > gap:
+                break
+            f += 1
+        employee[start : last + 1] = is_employee & talk[start : last + 1]
     return employee
 
 
@@ -289,7 +317,7 @@ def reference_frames(
         )
         out.update(tdoa=pos - neg, evidence=evidence, employee=employee, customer=customer)
     else:
-        employee = attribute_mono(top, talk, p)
+        employee = attribute_mono(out["level0"], talk, p)
         out.update(employee=employee, customer=talk & ~employee)
     out.update(speech=speech, near=near)
     return {name: np.asarray(out[name]) for name in FIELDS}
