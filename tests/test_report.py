@@ -509,6 +509,8 @@ def test_cli_prints_tables_callouts_and_quality(tmp_path: Path, capsys):
                  "Customers were interrupted in 1 of 4 conversations.", "Data quality",
                  "docs/REPORTS.md"):
         assert text in out
+    # The least reliable number says how it is counted and how far to trust it.
+    assert "Interruptions are counted where one party takes over" in out
 
 
 def test_cli_json(tmp_path: Path, capsys):

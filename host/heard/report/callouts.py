@@ -61,6 +61,11 @@ def quality_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
     if q.unknown_time:
         notes.append(f"{q.unknown_time:,} conversations have no known time (the device clock "
                      "was never set) and are not in this report.")
+    if q.conversations:
+        notes.append("Interruptions are counted where one party takes over from the other "
+                     "without a pause: the detector misses many and reports some that were "
+                     "not (docs/ACCURACY.md), so compare lanes and weeks rather than single "
+                     "conversations.")
     if q.one_mic:
         notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
                      "who talked how much is unreliable there (a second microphone is needed "
