@@ -323,6 +323,26 @@ def test_single_file_cli_writes_readable_predictions(short_wavs: list[Path],
 
 
 @pytest.mark.micropython
+def test_mono_cli_says_who_is_who_is_unreliable_and_frames_get_their_party(
+        short_wavs: list[Path], tmp_path: Path) -> None:
+    from heard.reference.compare import firmware_frames
+
+    wav = next(p for p in short_wavs if soundfile.info(str(p)).channels == 1)
+    frames, js = tmp_path / "f.ndjson", tmp_path / "p.json"
+    result = CliRunner().invoke(cli, ["simulate", str(wav), "--frames", str(frames),
+                                      "--json", str(js)])
+    assert result.exit_code == 0, result.output
+    assert "one channel:" in result.output and "unreliable" in result.output
+    # Mono frame lines are written before their spurt is judged; the "attributed" lines
+    # give every near-talk frame exactly one party afterwards.
+    got = firmware_frames(frames.read_text())
+    talk = got["speech"] & got["near"]
+    assert talk.any()
+    assert np.array_equal(got["employee"] | got["customer"], talk)
+    assert not (got["employee"] & got["customer"]).any()
+
+
+@pytest.mark.micropython
 def test_directory_mode_then_eval(corpus: Path, tmp_path: Path) -> None:
     pred = tmp_path / "pred"
     runner = CliRunner()

@@ -68,6 +68,8 @@ def totals_text(result: SimulationResult) -> str:
         f"backchannels E/C {bc[EMPLOYEE]}/{bc[CUSTOMER]}, "
         f"employee-only talk: {len(result.employee_only)} stretch(es), {seconds(alone)}"
         + ("\nthe input was truncated" if result.truncated else "")
+        + ("\none channel: each talk spurt goes to the party its reverberation suggests, "
+           "so who is who is unreliable (docs/ACCURACY.md)" if result.channels == 1 else "")
     )
 
 
