@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -33,12 +34,14 @@ from rich.console import Console
 from heard.cli import cli
 from heard.db import Database
 from heard.device import calibration as cal
+from heard.device import client as client_module
 from heard.device import live
 from heard.device.client import DeviceClient
 from heard.device.emulator import Emulator, provision, wait_for
 from heard.device.link import PortInfo, open_port
 from heard.device.monitor_command import Leakage, line, view, who
 from heard.errors import HeardError
+from heardcore import wire
 
 RATE = 16000
 
@@ -351,31 +354,196 @@ def _answers(port_name: str) -> bool:
         return False
 
 
+HANG_S = 60  # only a guard against a hang: a monitor ends within a few seconds of Ctrl-C
+
+
+@contextmanager
+def monitoring(dev: Device, *, sigint_ignored: bool = False) -> Iterator[subprocess.Popen[str]]:
+    """``heard monitor`` on the emulated device in a process of its own, killed after
+    HANG_S seconds if it is still running (no read of its output may hang the test run).
+
+    ``sigint_ignored``: started the way a background job of a non-interactive shell starts
+    (``make test &`` in a script, some CI runners), with SIGINT ignored, which Python then
+    leaves ignored unless the program handles it itself: the cause of a monitor that did not
+    stop on Ctrl-C in such a test run."""
+    cmd = [sys.executable, "-m", "heard.cli", "monitor", "--port", dev.port, "--db",
+           str(dev.db)]
+    if sigint_ignored:
+        cmd = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *cmd]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    watchdog = threading.Timer(HANG_S, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        got = [proc.stdout.readline() for _ in range(3)]
+        assert all(" s  ch0 " in x for x in got), got
+        yield proc
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stderr_until(proc: subprocess.Popen[str], text: str) -> list[str]:
+    """Lines of the process's stderr up to one that holds ``text`` (or the end)."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    while not lines or (text not in lines[-1] and lines[-1]):
+        lines.append(proc.stderr.readline())
+    return lines
+
+
 @pytest.mark.micropython
-def test_monitor_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint", ["inherited", "ignored"])
+def test_monitor_stops_cleanly_on_ctrl_c(tmp_path: Path, sigint: str) -> None:
     wav = write_wav(tmp_path / "employee.wav", [quiet(0.5), talk(10, 4, 30)])
     with emulated(tmp_path, wav) as dev:
         assert wait_for(lambda: _answers(dev.port), 10)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "heard.cli", "monitor", "--port", dev.port, "--db",
-             str(dev.db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        watchdog = threading.Timer(60, proc.kill)  # readline must not hang the test run
-        watchdog.start()
-        try:
-            assert proc.stdout is not None
-            got = [proc.stdout.readline() for _ in range(3)]
-            assert all(" s  ch0 " in x for x in got), got
+        with monitoring(dev, sigint_ignored=sigint == "ignored") as proc:
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=20)
-        finally:
-            watchdog.cancel()
-            if proc.poll() is None:
-                proc.kill()
+            out, err = proc.communicate(timeout=HANG_S)
         assert proc.returncode == 0, err
-        assert "session closed" in err and "Traceback" not in err
+        assert "closing the session" in err and "Traceback" not in err
+        assert "session closed" in err
         info = hello(dev.port)
         assert info["session"] == "open"
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("presses", [1, 2])
+def test_monitor_gives_up_closing_when_the_device_stops_answering(
+        tmp_path: Path, presses: int) -> None:
+    # The device hangs just before Ctrl-C: the close is tried for CLOSE_S seconds, or until
+    # a second Ctrl-C, then the monitor ends, saying the session was not confirmed closed.
+    wav = write_wav(tmp_path / "employee.wav", [quiet(0.5), talk(10, 4, 30)])
+    with emulated(tmp_path, wav) as dev:
+        assert wait_for(lambda: _answers(dev.port), 10)
+        firmware = dev.emu.proc
+        assert firmware is not None
+        with monitoring(dev) as proc:
+            firmware.send_signal(signal.SIGSTOP)
+            try:
+                proc.send_signal(signal.SIGINT)
+                if presses == 2:
+                    assert "closing the session" in stderr_until(proc, "closing the session")[-1]
+                    proc.send_signal(signal.SIGINT)
+                out, err = proc.communicate(timeout=HANG_S)
+            finally:
+                firmware.send_signal(signal.SIGCONT)
+        assert proc.returncode == 0, err
+        assert "the device did not confirm closing the session" in err, err
+        assert "session closed" not in err and "Traceback" not in err
+
+
+# --- closing a session in bounded time (a scripted port, a virtual clock) -----------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+LIVE_BODY = struct.pack(wire.LIVE_FORMAT, 0, 600, 500, 200, 200, 1, 1, 1, 0, 1, 0, 0)
+
+
+class HungDevice:
+    """A port to a device that streams live frames and answers nothing (hung, or its
+    answers lost): each read takes 20 ms of the virtual clock, a frame every 100 ms."""
+
+    def __init__(self, clock: Clock, interrupt_after: int | None = None):
+        self.clock = clock
+        self.sent: list[int] = []  # request kinds, in order
+        self.interrupt_after = interrupt_after  # Ctrl-C during a read after this many sent
+        self._due = 0.0
+
+    @property
+    def in_waiting(self) -> int:
+        return 0
+
+    def read(self, size: int) -> bytes:
+        if self.interrupt_after is not None and len(self.sent) >= self.interrupt_after:
+            self.interrupt_after = None
+            raise KeyboardInterrupt
+        self.clock.now += 0.02
+        if self.clock.now < self._due:
+            return b""
+        self._due = self.clock.now + 0.1
+        return wire.encode(wire.LIVE_FRAME, 0, LIVE_BODY)
+
+    def write(self, data: bytes) -> int:
+        self.sent.append(wire.decode(data.strip(bytes((wire.END,))))[0])
+        return len(data)
+
+
+def hung_session(monkeypatch: pytest.MonkeyPatch,
+                 interrupt_after: int | None = None) -> tuple[live.LiveSession, HungDevice]:
+    clock = Clock()
+    monkeypatch.setattr(client_module, "time", clock)
+    port = HungDevice(clock, interrupt_after)
+    client = DeviceClient(port, name="hung")
+    client.info = {"device": "emu-hung", "session": "auth"}  # hello and auth went through
+    session = live.LiveSession(client, b"s" * 32, "hung")
+    session.streaming = True
+    return session, port
+
+
+def test_without_a_deadline_a_request_to_a_streaming_device_waits_through_every_retry(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Why closing needs a deadline of its own: live frames keep each try waiting for the
+    # quiet that ends it, up to 4 timeouts, and there are 9 tries.
+    session, port = hung_session(monkeypatch)
+    with pytest.raises(HeardError, match="9 tries"):
+        session.client.live(0)
+    assert port.clock.now > 9 * 4 * session.client.timeout - 1
+    assert port.sent == [wire.LIVE] * 9
+
+
+def test_closing_gives_up_on_a_device_that_stops_answering(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    session, port = hung_session(monkeypatch)
+    assert not live._close(session.client, session)
+    assert port.clock.now <= live.CLOSE_S + 0.05  # the virtual clock: no wall-clock timing
+    # live 0 for half the time, then bye (which ends the frames too) for the rest
+    assert port.sent[0] == wire.LIVE and port.sent[-1] == wire.BYE
+    assert set(port.sent) == {wire.LIVE, wire.BYE}
+    assert session.client.timeout == 1.0  # the close's shorter tries end with it
+    with pytest.raises(HeardError):  # and so does its deadline
+        session.client.hello()
+    assert port.clock.now > live.CLOSE_S + 1
+
+
+def test_a_second_ctrl_c_while_closing_gives_up_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    session, port = hung_session(monkeypatch, interrupt_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        live._close(session.client, session)
+    assert port.sent == [wire.LIVE]  # no more tries, no bye
+
+
+def test_ctrl_c_while_streaming_leaves_closing_to_connect(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stopping the frames there would be a second, unbounded wait before connect's close.
+    session, port = hung_session(monkeypatch, interrupt_after=1)
+    session.streaming = False
+    with pytest.raises(KeyboardInterrupt):
+        list(session.frames(100))
+    assert port.sent == [wire.LIVE]  # live 100, and nothing after Ctrl-C
+
+
+def test_ctrl_c_interrupts_even_when_sigint_was_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt), live.ctrl_c_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler runs at once; this is never reached
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.micropython

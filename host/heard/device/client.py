@@ -3,7 +3,9 @@
 ``DeviceClient`` sends one request at a time and waits for its answer, matched by kind
 and req_id; anything else is dropped. A timeout, a damaged answer or the device's
 bad-frame answer sends the same request again (every command is idempotent). Bytes
-between frames that read as text (a boot banner, a traceback) go to ``on_text``.
+between frames that read as text (a boot banner, a traceback) go to ``on_text``. Inside
+``with client.deadline(seconds):`` requests give up when the time is up, whatever their
+retries (closing a session after Ctrl-C must not wait for a device that does not answer).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import json
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -115,6 +118,22 @@ class DeviceClient:
         self._req_id = 0
         self._resent = False  # a request was sent again since the latest hello
         self._challenge_used = False
+        self._give_up: float | None = None  # time.monotonic() after which requests fail
+
+    @contextmanager
+    def deadline(self, seconds: float, timeout: float | None = None) -> Iterator[None]:
+        """Requests inside the block raise NotAnswering ``seconds`` from now at the latest
+        (sooner than their retries would), each try waiting at most ``timeout`` seconds
+        (default: the client's). Nested deadlines keep the earlier one."""
+        old_give_up, old_timeout = self._give_up, self.timeout
+        give_up = time.monotonic() + seconds
+        self._give_up = give_up if old_give_up is None else min(old_give_up, give_up)
+        if timeout is not None:
+            self.timeout = min(self.timeout, timeout)
+        try:
+            yield
+        finally:
+            self._give_up, self.timeout = old_give_up, old_timeout
 
     # --- commands ------------------------------------------------------------------------
 
@@ -240,10 +259,14 @@ class DeviceClient:
         frame = wire.encode(code, self._next_req_id(), body)
         req_id = self._req_id
         self.stats.requests += 1
+        tries = 0
         for attempt in range(self.retries + 1):
+            if self._give_up is not None and time.monotonic() >= self._give_up:
+                break
             if attempt:
                 self.stats.resends += 1
                 self._resent = True
+            tries += 1
             self._write(frame)
             answer = self._await(code | wire.ANSWER, req_id)
             if not answer or answer[0] == wire.E_FRAME:
@@ -257,13 +280,15 @@ class DeviceClient:
         self.flush_text()
         raise NotAnswering(
             f"device not answering on {self.name} ({_command(code)}, "
-            f"{self.retries + 1} tries)",
+            f"{tries} {'try' if tries == 1 else 'tries'})",
             hint="is the cable connected and the device running? unplug and replug it")
 
     def _await(self, kind: int, req_id: int) -> bytes | None:
         """The body of the answer, or None on a timeout or the device's bad-frame answer."""
         start = time.monotonic()
         deadline, hard = start + self.timeout, start + 4 * self.timeout
+        if self._give_up is not None:
+            deadline, hard = min(deadline, self._give_up), min(hard, self._give_up)
         while True:
             while self._chunks:
                 found = self._dispatch(self._chunks.popleft(), kind, req_id)

@@ -3,15 +3,23 @@
 ``connect`` opens a device as ``heard sync`` does: ``--port`` or the one ESP32 board on
 USB, ``hello``, then authentication with the secret stored in the host database for that
 device id. On leaving it stops live frames (``live 0``) and closes the session (``bye``),
-also after Ctrl-C. ``LiveSession.frames`` yields live frames and keeps the session open:
-the device closes a session after 10 s without a request, so a ``hello`` (which keeps the
-authentication) goes out every few seconds. Live frames hold levels and decisions only;
-the device never sends audio.
+also after Ctrl-C, within ``CLOSE_S`` seconds: a device that does not answer by then is
+left alone (it closes the session itself after 10 s without a request), and a second
+Ctrl-C gives up at once. ``LiveSession.closed`` tells which it was. ``LiveSession.frames``
+yields live frames and keeps the session open: the device closes a session after 10 s
+without a request, so a ``hello`` (which keeps the authentication) goes out every few
+seconds. Live frames hold levels and decisions only; the device never sends audio.
+
+``ctrl_c_interrupts`` makes Ctrl-C raise KeyboardInterrupt even in a process started with
+SIGINT ignored (a background job of a non-interactive shell, some launchers): Python then
+leaves it ignored, and a command that runs until Ctrl-C could not be stopped.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -27,6 +35,8 @@ from heard.errors import HeardError
 KEEPALIVE_S = 3.0  # a hello this often while streaming (the device gives up after 10 s)
 MIN_INTERVAL_MS = 50  # the device sends live frames at most this often
 POLL_S = 0.05  # how long one read of the port waits for frames
+CLOSE_S = 2.0  # closing (live 0, bye) gives up after this long
+CLOSE_TRY_S = 0.5  # each try of a closing request waits this long for its answer
 
 LiveFrame = dict[str, int]
 
@@ -57,6 +67,7 @@ class LiveSession:
         self.info: dict[str, Any] = dict(client.info or {})
         self.device_id = str(self.info.get("device", "?"))
         self.streaming = False
+        self.closed = False  # set when leaving ``connect``: the device confirmed bye
         self._last_request = time.monotonic()
 
     def keep_alive(self) -> bool:
@@ -88,9 +99,11 @@ class LiveSession:
                     self.client.live(interval_ms)
                 wait = POLL_S if left is None else min(POLL_S, left)
                 yield from self.client.read_live(wait)
+        except KeyboardInterrupt:
+            raise  # Ctrl-C: ``connect`` stops the frames as it closes, in bounded time
         except BaseException:
-            with suppress(HeardError):  # the original error matters more
-                self.stop()
+            with suppress(HeardError), self.client.deadline(CLOSE_S, CLOSE_TRY_S):
+                self.stop()  # the original error matters more
             raise
         self.stop()
 
@@ -126,7 +139,8 @@ def connect(
 ) -> Iterator[LiveSession]:
     """An authenticated session with the device on ``port_name`` (or the one on USB).
 
-    Leaving the block, even through Ctrl-C, sends ``live 0`` and ``bye``."""
+    Leaving the block, even through Ctrl-C, sends ``live 0`` and ``bye`` (for at most
+    ``CLOSE_S`` seconds; ``session.closed`` says whether the device confirmed)."""
     name = choose_port(port_name)
     with Database.open(db_path) as db:
         port = open_port(name)
@@ -140,16 +154,43 @@ def connect(
             yield session
         finally:
             try:
-                _close(client, session)
+                closed = _close(client, session)
+                if session is not None:
+                    session.closed = closed
             finally:
                 port.close()
 
 
-def _close(client: DeviceClient, session: LiveSession | None) -> None:
-    """Stop live frames and say bye; a device that went away is no error here."""
-    if session is not None:
-        with suppress(HeardError):
-            session.stop()
-    if client.info is not None:  # a session was opened
-        with suppress(HeardError):
+def _close(client: DeviceClient, session: LiveSession | None,
+           seconds: float = CLOSE_S) -> bool:
+    """Stop live frames and say bye (which ends them too), giving up after ``seconds``;
+    True if the device confirmed. A device that went away or does not answer is no error
+    here. Ctrl-C (a second one, after the one that ended the session) stops trying at once:
+    its KeyboardInterrupt goes on."""
+    if client.info is None:  # no session was opened
+        return False
+    with client.deadline(seconds, CLOSE_TRY_S):
+        if session is not None:  # half the time at most: bye is worth a try anyway
+            with suppress(HeardError), client.deadline(seconds / 2):
+                session.stop()
+        try:
             client.bye()
+        except HeardError:
+            return False
+    return True
+
+
+@contextmanager
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt inside the block, also if this process was started
+    with SIGINT ignored; the previous handling is restored on leaving. Does nothing outside
+    the main thread (only it receives signals in Python)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: installed outside Python, cannot be put back
+            signal.signal(signal.SIGINT, previous)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from heard.db import default_path
-from heard.device.live import MIN_INTERVAL_MS, connect
+from heard.device.live import CLOSE_S, MIN_INTERVAL_MS, LiveSession, connect, ctrl_c_interrupts
 
 LEAK_SMOOTH = 0.1  # share of each new frame in the smoothed leakage (~ the last 10 frames)
 FULL_SCALE_DB = 90.0  # a full-scale square wave; levels are dB above 1 LSB
@@ -139,28 +140,43 @@ def monitor(port_name: str | None, db_path: Path | None, interval_ms: int,
     out = Console(highlight=False)
     leak = Leakage()
     frames = 0
-    try:
-        with connect(port_name, db_path) as session:
-            header = (f"heard monitor: {session.device_id} on {session.port_name}, "
-                      f"a live frame every {interval_ms} ms")
-            click.echo(header + " (Ctrl-C stops)", err=True)
-            stream = session.frames(interval_ms, seconds)
-            if out.is_terminal:
-                with Live(console=out, refresh_per_second=REFRESH_PER_S,
-                          transient=False) as display:
-                    shown = 0.0
-                    for frame in stream:
-                        frames += 1
-                        leak.update(frame)
-                        now = time.monotonic()
-                        if now - shown >= 1 / REFRESH_PER_S:
-                            display.update(view(frame, leak, header))
-                            shown = now
+    session: LiveSession | None = None
+    # Ctrl-C stops the frames, then leaving ``connect`` closes the session (giving up after
+    # CLOSE_S seconds); a second Ctrl-C gives up closing at once.
+    with ctrl_c_interrupts():
+        try:
+            with connect(port_name, db_path) as session:
+                header = (f"heard monitor: {session.device_id} on {session.port_name}, "
+                          f"a live frame every {interval_ms} ms")
+                click.echo(header + " (Ctrl-C stops)", err=True)
+                stream = session.frames(interval_ms, seconds)
+                try:
+                    if out.is_terminal:
+                        with Live(console=out, refresh_per_second=REFRESH_PER_S,
+                                  transient=False) as display:
+                            shown = 0.0
+                            for frame in stream:
+                                frames += 1
+                                leak.update(frame)
+                                now = time.monotonic()
+                                if now - shown >= 1 / REFRESH_PER_S:
+                                    display.update(view(frame, leak, header))
+                                    shown = now
+                    else:
+                        for frame in stream:
+                            frames += 1
+                            leak.update(frame)
+                            click.echo(line(frame, leak))
+                except KeyboardInterrupt:
+                    click.echo(f"closing the session (at most {CLOSE_S:g} s; Ctrl-C again "
+                               "quits at once)", err=True)
+        except KeyboardInterrupt:
+            pass
+        with suppress(KeyboardInterrupt):  # one Ctrl-C too many: the session is over anyway
+            if session is None:
+                click.echo("stopped before the session was open", err=True)
+            elif session.closed:
+                click.echo(f"stopped after {frames} live frames; session closed", err=True)
             else:
-                for frame in stream:
-                    frames += 1
-                    leak.update(frame)
-                    click.echo(line(frame, leak))
-    except KeyboardInterrupt:
-        pass
-    click.echo(f"stopped after {frames} live frames; session closed", err=True)
+                click.echo(f"stopped after {frames} live frames; the device did not confirm "
+                           "closing the session (it closes it by itself after 10 s)", err=True)
