@@ -147,7 +147,7 @@ class Detector:
     def finish(self):
         """End of input: close what is open and report it."""
         if self.mono is not None:
-            self.mono.finish()
+            self.mono.finish(self.frames)
         self.turns.finish(self.frames * self.frame_ms)
 
     def frame_state(self):

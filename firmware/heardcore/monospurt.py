@@ -22,12 +22,68 @@ bits are kept, never audio.
 
 import array
 
+import micropython
 from micropython import const
 
 from heardcore.events import CUSTOMER, EMPLOYEE
 
 _NONE = const(-1)
 _TAIL = const(2)  # frames past the last speech frame whose fall still counts (L[t-2])
+
+# Per-frame state (int32 words, all >= 0 so a ptr32 load reads the same on every port).
+_PREV1 = const(0)  # level of the last frame + 1, dB Q8 (0: none yet)
+_PREV2 = const(1)  # level of the frame before + 1
+_PENDING = const(2)  # frames waiting
+_LAST_TALK = const(3)  # offset of the last speech frame among them
+_TALK_FRAMES = const(4)
+_FALL_SUM = const(5)  # sum of the pending frames' drops
+_FALL_END = const(6)  # that sum up to _TAIL frames past the last speech frame
+_FRAMES_END = const(7)  # and its frame count
+_WORDS = const(8)
+# What ``_step`` found.
+_QUIET = const(0)  # no spurt: pass the frame on as silence
+_WAIT = const(1)  # the frame waits with its spurt
+_START = const(2)  # a spurt starts with this frame (which waits)
+_ENDED = const(3)  # the pause grew longer than the gap: judge the spurt
+_FULL = const(4)  # the spurt reached its maximum length: judge it
+
+
+@micropython.viper
+def _step(state, bits, level: int, talk: int, floor: int, gap: int, most: int) -> int:
+    st = ptr32(state)
+    b = ptr8(bits)
+    prev2 = st[1]
+    st[1] = st[0]
+    st[0] = level + 1
+    k = st[2]
+    if k == 0:
+        if talk == 0:
+            return 0  # _QUIET
+        st[3] = 0
+        st[4] = 0
+        st[5] = 0
+    drop = 0
+    if prev2 > 0:
+        drop = prev2 - 1 - level - floor
+        if drop < 0:
+            drop = 0
+    b[k] = talk
+    total = st[5] + drop
+    st[5] = total
+    if talk:
+        st[3] = k
+        st[4] = st[4] + 1
+    quiet = k - st[3]  # frames since the last speech frame
+    k += 1
+    st[2] = k
+    if quiet <= 2:  # _TAIL
+        st[6] = total
+        st[7] = k
+    if k >= most:
+        return 4  # _FULL
+    if quiet > gap:
+        return 3  # _ENDED
+    return 2 if k == 1 else 1  # _START, _WAIT
 
 
 class MonoSpurts:
@@ -47,72 +103,48 @@ class MonoSpurts:
         self.scratch = array.array("i", [0] * (size + 1))
         self.history_count = 0
         self.history_next = 0
-        self.prev1 = self.prev2 = _NONE  # levels of the last two frames, dB Q8
+        self.state = array.array("i", [0] * _WORDS)
         self.first = 0  # frame index of the first pending frame
-        self.pending = 0  # frames waiting
-        self.last_talk = 0  # offset of the last speech frame among them
-        self.talk_frames = 0
-        self.fall_sum = self.fall_frames = 0  # up to the frame being judged
-        self.fall_end = self.frames_end = 0  # up to _TAIL frames past the last speech
         self.sticky = _NONE  # party of a spurt judged at its maximum length, still going
+        self.sticky_from = 0  # its first frame after the judgement
+        self.sticky_last = 0  # its last speech frame
 
     def frame(self, index, level, talk):
         """Frame ``index`` (0-based) with level ``level`` (dB Q8); ``talk``: near speech."""
-        drop = 0
-        if self.prev2 != _NONE:
-            drop = self.prev2 - level - self.floor
-            if drop < 0:
-                drop = 0
-        self.prev2 = self.prev1
-        self.prev1 = level
         now = (index + 1) * self.frame_ms
-        if self.sticky != _NONE:
+        sticky = self.sticky
+        if sticky != _NONE:
+            st = self.state
+            st[_PREV2] = st[_PREV1]
+            st[_PREV1] = level + 1
             if talk:
-                self.last_talk = index
-                self._pass(now, self.sticky)
+                self.sticky_last = index
+                self.turns.update(now, 1 - sticky, sticky)
                 return
-            if index - self.last_talk > self.gap:
-                self.sticky = _NONE
-            else:
-                self.turns.update(now, 0, 0)
-                return
-        if not self.pending:
-            if not talk:
-                self.turns.update(now, 0, 0)
-                return
+            if index - self.sticky_last > self.gap:
+                self._end_sticky(index)  # that spurt is over; this quiet frame is no spurt's
+            self.turns.update(now, 0, 0)
+            return
+        found = _step(self.state, self.bits, level, talk, self.floor, self.gap,
+                      self.max_frames)
+        if found == _QUIET:
+            self.turns.update(now, 0, 0)
+        elif found == _START:
             self.first = index
-            self.last_talk = 0
-            self.talk_frames = 0
-            self.fall_sum = self.fall_frames = 0
-        k = self.pending
-        self.bits[k] = 1 if talk else 0
-        self.pending = k + 1
-        self.fall_sum += drop
-        self.fall_frames += 1
-        if talk:
-            self.last_talk = k
-            self.talk_frames += 1
-        if k - self.last_talk <= _TAIL:
-            self.fall_end = self.fall_sum
-            self.frames_end = self.fall_frames
-        if self.pending >= self.max_frames:
+        elif found == _ENDED:
+            self._release(self._judge())
+        elif found == _FULL:
             party = self._judge()
-            last = self.first + self.last_talk
+            last = self.first + self.state[_LAST_TALK]
             self._release(party)
             self.sticky = party
-            self.last_talk = last  # from here an absolute frame index
-        elif k - self.last_talk > self.gap:
-            self._release(self._judge())
-
-    def _pass(self, now, party):
-        if party == EMPLOYEE:
-            self.turns.update(now, 1, 0)
-        else:
-            self.turns.update(now, 0, 1)
+            self.sticky_from = index + 1
+            self.sticky_last = last
 
     def _judge(self):
         """The party of the pending spurt; remembers its score if it is long enough."""
-        score = self.fall_end // self.frames_end
+        st = self.state
+        score = st[_FALL_END] // st[_FRAMES_END]
         hist = self.history
         size = len(hist)
         n = self.history_count
@@ -129,7 +161,7 @@ class MonoSpurts:
                 j -= 1
             work[j + 1] = v
         median = work[(n + 1) // 2]
-        if self.talk_frames >= self.min_frames:
+        if st[_TALK_FRAMES] >= self.min_frames:
             hist[self.history_next] = score
             self.history_next = (self.history_next + 1) % size
             if n < size:
@@ -138,22 +170,34 @@ class MonoSpurts:
 
     def _release(self, party):
         """Hand the pending frames to the turn layer with their times, in order."""
-        first = self.first
+        turns = self.turns
         bits = self.bits
-        for k in range(self.pending):
-            now = (first + k + 1) * self.frame_ms
+        customer = 1 if party == CUSTOMER else 0
+        employee = 1 - customer
+        step = self.frame_ms
+        now = self.first * step
+        pending = self.state[_PENDING]
+        for k in range(pending):
+            now += step
             if bits[k]:
-                self._pass(now, party)
+                turns.update(now, employee, customer)
             else:
-                self.turns.update(now, 0, 0)
-        self.sink.attributed(party, first, self.pending)
-        self.pending = 0
+                turns.update(now, 0, 0)
+        self.sink.attributed(party, self.first, pending)
+        self.state[_PENDING] = 0
 
-    def finish(self):
-        """End of input: judge and pass on the spurt still waiting."""
-        if self.pending:
+    def _end_sticky(self, index):
+        """The long spurt ended before frame ``index``: tell the sink its later frames."""
+        self.sink.attributed(self.sticky, self.sticky_from, index - self.sticky_from)
+        self.sticky = _NONE
+
+    def finish(self, frames):
+        """End of input after ``frames`` frames: judge and pass on what still waits."""
+        if self.state[_PENDING]:
             self._release(self._judge())
+        elif self.sticky != _NONE:
+            self._end_sticky(frames)
 
     def pending_from(self):
         """Index of the first frame not yet passed on, or -1."""
-        return self.first if self.pending else _NONE
+        return self.first if self.state[_PENDING] else _NONE

@@ -67,7 +67,7 @@ def feed(frames, params=None):
     mono = MonoSpurts(params or Params(), turns, sink)
     for index in range(len(frames)):
         mono.frame(index, frames.levels[index], frames.talk[index])
-    mono.finish()
+    mono.finish(len(frames))
     return turns, sink, mono
 
 
@@ -116,7 +116,9 @@ def test_a_long_spurt_is_judged_at_the_maximum_and_keeps_its_party():
     params = Params({"mono_spurt_max_ms": 500})
     frames = spurt(Frames(), 12, NEAR_FALL)  # 120 talk frames
     turns, sink, _ = feed(frames, params)
-    assert sink.spans == [(EMPLOYEE, 0, 50)]
+    # Judged at 50 frames; the sink also hears of the frames after that, to the spurt's end
+    # (the quiet frame that ends it, 21 frames after its last speech, is not included).
+    assert sink.spans == [(EMPLOYEE, 0, 50), (EMPLOYEE, 50, 90)]
     assert_every_frame_once_in_order(turns, frames)
     assert bytes(turns.who[:120]) == b"\x01" * 120
 
