@@ -82,8 +82,12 @@ def config(params, samples):
 
 
 @micropython.viper
-def correlate(signs0, signs1, state, cfg) -> int:
-    """Update the smoothed sign cross-correlation; returns tdoa (positive: employee side)."""
+def correlate(signs0, signs1, state, cfg, fresh: int) -> int:
+    """Update the smoothed sign cross-correlation; returns tdoa (positive: employee side).
+
+    Called on speech frames only; ``fresh`` (the first speech frame after a pause) starts
+    the smoothing from zero, so neither the noise of the pause nor the previous speaker
+    carries over."""
     a = ptr8(signs0)
     b = ptr8(signs1)
     st = ptr32(state)
@@ -107,7 +111,9 @@ def correlate(signs0, signs1, state, cfg) -> int:
             i += stride
             j += stride
         idx = base + k + lags
-        old = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
+        old = 0
+        if not fresh:
+            old = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
         corr = (terms - (differ << 1)) << 4
         st[idx] = old + ((corr - old) >> shift)
         k += 1

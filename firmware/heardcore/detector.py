@@ -62,6 +62,7 @@ class Detector:
         self.near = 0
         self.employee = self.customer = 0
         self.was_talk = 0
+        self.was_speech = 0
         self.switch_frames = params.switch_ms // params.frame_ms
 
     def process(self, pcm):
@@ -91,9 +92,10 @@ class Detector:
         talking = 0
         if nch == 2:
             tdoa = 0
-            if self.tdoa_on:
+            if self.tdoa_on and speech:
                 tdoa = attribution.correlate(
-                    self.signs0, self.signs1, self.attr_state, self.attr_cfg
+                    self.signs0, self.signs1, self.attr_state, self.attr_cfg,
+                    0 if self.was_speech else 1,
                 )
             if speech and near:
                 if not self.was_talk:
@@ -136,6 +138,7 @@ class Detector:
         self.employee = employee
         self.customer = customer
         self.was_talk = talking
+        self.was_speech = speech
         if self.sink.wants_frames:
             self.sink.frame(frame, self)
 

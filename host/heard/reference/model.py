@@ -8,9 +8,10 @@ in the same units except for the fixed-point scaling: levels and floors in dB (n
 arithmetic where the firmware shifts and rounds; parameters are the firmware's own
 ``heardcore.params.Params``, so the two models never disagree on defaults.
 
-The filters and the correlation are vectorised (``scipy.signal.lfilter``, frames by
-reshape); the recursive trackers (noise floor, voice activity, speech peak, speaker
-hysteresis, mono clusters) are plain loops over frames.
+The filters and the per-frame correlation are vectorised (``scipy.signal.lfilter``,
+frames by reshape); the recursive trackers (noise floor, voice activity, speech peak,
+correlation smoothing over speech frames, speaker hysteresis, mono spurts) are plain loops
+over frames.
 """
 
 from __future__ import annotations
@@ -152,8 +153,11 @@ def near_talk(top: np.ndarray, speech: np.ndarray, p: Params) -> np.ndarray:
 # --- 4. attribution, stereo -----------------------------------------------------------------
 
 
-def correlation(y0: np.ndarray, y1: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray, int]:
-    """Smoothed sign cross-correlation: (pos, neg, terms) per frame; ``tdoa = pos - neg``.
+def correlation(
+    y0: np.ndarray, y1: np.ndarray, speech: np.ndarray, p: Params
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sign cross-correlation smoothed over speech frames (from zero after each pause) and
+    held on the others: (pos, neg, terms) per frame; ``tdoa = pos - neg``.
 
     ``y0``, ``y1`` are the high-passed channels as (frames, n).
     """
@@ -165,7 +169,14 @@ def correlation(y0: np.ndarray, y1: np.ndarray, p: Params) -> tuple[np.ndarray, 
     same = np.stack([(s0 == s1[:, t + k]).sum(axis=1) for k in range(-lags, lags + 1)], axis=1)
     corr = 16.0 * (2.0 * same - t.size)  # (frames, 2K+1), column j is lag j - K
     share = 2.0**-p.cue_smooth_shift
-    acc = lfilter([share], [1.0, share - 1.0], corr, axis=0)
+    acc = np.zeros_like(corr)
+    held = np.zeros(corr.shape[1])
+    for f in range(corr.shape[0]):
+        if speech[f]:
+            if f == 0 or not speech[f - 1]:
+                held = np.zeros(corr.shape[1])  # after a pause: nothing carries over
+            held = held + (corr[f] - held) * share
+        acc[f] = held
     pos = acc[:, lags + least:].max(axis=1)
     neg = acc[:, : lags - least + 1].max(axis=1)
     return pos, neg, int(t.size)
@@ -309,7 +320,7 @@ def reference_frames(
     talk = speech & near
     if channels == 2:
         if p.tdoa_max_lag > 0:
-            pos, neg, terms = correlation(y[0], y[1], p)
+            pos, neg, terms = correlation(y[0], y[1], speech, p)
         else:
             pos, neg, terms = zeros, zeros, (n + p.tdoa_stride - 1) // p.tdoa_stride
         evidence, employee, customer = attribute_stereo(
