@@ -85,7 +85,8 @@ def record(doc: Path, section: str, body: str) -> None:
     stamp = f"_Measured {datetime.date.today().isoformat()} on {machine()}._"
     block = f"<!-- bench:{section} -->\n{stamp}\n\n{body}\n<!-- /bench:{section} -->"
     text = doc.read_text() if doc.exists() else f"# {doc.stem.title()}\n"
-    pattern = re.compile(rf"<!-- bench:{section} -->.*?<!-- /bench:{section} -->", re.S)
+    name = re.escape(section)  # section names hold parentheses
+    pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
     else:

@@ -17,7 +17,6 @@ import array
 from heardcore import attribution, frontend, vad
 from heardcore.conversation import Tracker
 from heardcore.events import CUSTOMER, EMPLOYEE
-from heardcore.monospurt import MonoSpurts
 from heardcore.turns import TurnTaker
 
 SAMPLE_RATE = 16000
@@ -53,7 +52,12 @@ class Detector:
         self.attr_cfg = array.array("i", attribution.config(params, n))
         self.tracker = Tracker(params, sink)
         self.turns = TurnTaker(params, self.tracker)
-        self.mono = MonoSpurts(params, self.turns, sink) if channels == 1 else None
+        self.mono = None
+        if channels == 1:
+            # Imported only for one microphone: a stereo device keeps the heap it would take.
+            from heardcore.monospurt import MonoSpurts
+
+            self.mono = MonoSpurts(params, self.turns, sink)
         self.frames = 0
         self.speech_frames = 0
         # Last frame, for debugging sinks and the reference comparison.

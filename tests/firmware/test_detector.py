@@ -7,6 +7,9 @@ import array
 
 import micropython
 
+# The detector imports heardcore.monospurt for mono only; it is compiled here while the
+# 64 KiB heap is fresh, as a device loads its modules at boot.
+import heardcore.monospurt  # noqa: F401
 from heardcore.detector import Detector
 from heardcore.events import CUSTOMER, EMPLOYEE, Sink
 from heardcore.params import ConfigError, Params
