@@ -119,7 +119,7 @@ class MonoSpurts:
             st[_PREV1] = level + 1
             if talk:
                 self.sticky_last = index
-                self.turns.update(now, 1 - sticky, sticky)
+                self.turns.update(now, 1 - sticky, sticky)  # EMPLOYEE 0, CUSTOMER 1
                 return
             if index - self.sticky_last > self.gap:
                 self._end_sticky(index)  # that spurt is over; this quiet frame is no spurt's
