@@ -139,6 +139,33 @@ def test_a_corrupt_data_area_is_formatted_not_a_dead_end(device_wavs: list[Path]
     assert recs[0]["seq"] == 1 and len(recs) >= len(old)
 
 
+def test_a_config_from_older_firmware_keeps_what_this_firmware_knows(
+        device_wavs: list[Path], tmp_path: Path) -> None:
+    # A parameter removed by a firmware update must not throw away the calibration.
+    flash = tmp_path / "flash"
+    provision(flash)
+    (flash / "config.json").write_text(json.dumps(
+        {"level_mid_db10": 30, "mono_split_db10": 120, "mono_adapt_shift": 6}))
+    run_to_end([device_wavs[1]], flash)
+    assert json.loads((flash / "config.json").read_text()) == {"level_mid_db10": 30}
+    errors = [e["text"] for e in events(flash_records(flash), "error")]
+    assert errors == ["config.json: unknown mono_adapt_shift,mono_split_db10 dropped"]
+    run_to_end([device_wavs[1]], flash)  # said once: the file no longer holds them
+    assert len(events(flash_records(flash), "error")) == 1
+
+
+def test_a_bad_config_value_runs_on_defaults_and_says_why(device_wavs: list[Path],
+                                                          tmp_path: Path) -> None:
+    flash = tmp_path / "flash"
+    provision(flash)
+    (flash / "config.json").write_text(json.dumps({"vad_on_db10": 5000}))
+    run_to_end([device_wavs[1]], flash)
+    errors = [e["text"] for e in events(flash_records(flash), "error")]
+    assert len(errors) == 1 and errors[0].startswith("config.json ignored: ")
+    assert "vad_on_db10" in errors[0]
+    assert conversations(flash_records(flash))  # and it went on listening
+
+
 def test_reboot_command_restarts_the_device(tmp_path: Path) -> None:
     flash = tmp_path / "flash"
     _device_id, secret = provision(flash)

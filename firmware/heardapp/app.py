@@ -19,6 +19,7 @@ from heardcore import record
 from heardcore.detector import Detector
 from heardcore.events import Sink
 from heardcore.params import ConfigError, Params
+from heardcore.params import known as params_known
 from heardcore.recordlog import LogCorrupt, RecordLog
 from heardcore.session import Session
 
@@ -111,9 +112,12 @@ class App:
             return "unprovisioned", None
 
     def _load_overrides(self):
+        path = self.hw.config_dir + "/config.json"
         try:
-            with open(self.hw.config_dir + "/config.json") as f:
+            with open(path) as f:
                 overrides = json.load(f)
+            if isinstance(overrides, dict):
+                self._drop_unknown(overrides, path)
             Params(overrides)
             return overrides
         except OSError:
@@ -122,6 +126,21 @@ class App:
             # A bad config must not stop the device: run on defaults and say why.
             self.queue_event(record.EVENT_ERROR, text="config.json ignored: {}".format(exc))
             return {}
+
+    def _drop_unknown(self, overrides, path):
+        """Names this firmware does not know (a parameter a firmware update removed) are
+        dropped, said once and the file rewritten without them: the rest of the
+        configuration, such as a calibration, survives the update."""
+        unknown = sorted(name for name in overrides if not params_known(name))
+        if not unknown:
+            return
+        for name in unknown:
+            del overrides[name]
+        with open(path + ".tmp", "w") as f:
+            json.dump(overrides, f)
+        _replace(path + ".tmp", path)
+        self.queue_event(record.EVENT_ERROR,
+                         text="config.json: unknown {} dropped".format(",".join(unknown)))
 
     # --- time -------------------------------------------------------------------------
 

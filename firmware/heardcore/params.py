@@ -60,6 +60,11 @@ def _entry(name):
     return None
 
 
+def known(name):
+    """True when ``name`` is a parameter of this firmware."""
+    return _entry(name) is not None
+
+
 class ConfigError(ValueError):
     """A configuration value is unknown, not an integer, or out of range."""
 
