@@ -44,9 +44,21 @@ def run_to_end(wavs: list[Path], flash: Path, **kwargs: object) -> Emulator:
 
 
 def test_records_hold_what_the_detector_found(device_wavs: list[Path], tmp_path: Path) -> None:
-    wav = device_wavs[1]
-    run_to_end([wav], tmp_path / "flash")
-    recs = flash_records(tmp_path / "flash")
+    _records_match_the_simulation(device_wavs[1], tmp_path / "flash", channels=2)
+
+
+def test_a_one_microphone_device_records_what_the_detector_found(tmp_path: Path) -> None:
+    # The mono path (attribution per talk spurt, frames waiting for their spurt) on the app.
+    from heard.synth import generate_corpus
+
+    generate_corpus(tmp_path / "mono", n=1, seed=12, channels=1)
+    wav = next((tmp_path / "mono").glob("*.wav"))
+    _records_match_the_simulation(wav, tmp_path / "flash", channels=1)
+
+
+def _records_match_the_simulation(wav: Path, flash: Path, channels: int) -> None:
+    run_to_end([wav], flash)
+    recs = flash_records(flash)
     boot = events(recs)[0]
     assert boot["name"] == "boot" and boot["seq"] == 1 and boot["text"] == "0.2.0"
     assert record.RESET_NAMES[boot["a"]] == "emulator"
@@ -62,7 +74,7 @@ def test_records_hold_what_the_detector_found(device_wavs: list[Path], tmp_path:
                      "longest_employee_monologue_ms", "longest_customer_story_ms",
                      "median_latency_ms", "flags"):
             assert rec[name] == conv.values[name], name
-        assert rec["channels"] == 2 and rec["clock_s"] == 0
+        assert rec["channels"] == channels and rec["clock_s"] == 0
     assert len({r["boot_id"] for r in recs}) == 1
     assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
 
