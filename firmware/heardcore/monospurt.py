@@ -97,7 +97,7 @@ class MonoSpurts:
         self.max_frames = params.mono_spurt_max_ms // params.frame_ms
         self.min_frames = params.mono_spurt_min_ms // params.frame_ms
         self.floor = params.mono_fall_floor_db10 * 256 // 10
-        self.bits = bytearray(self.max_frames + self.gap + 1)
+        self.bits = bytearray(self.max_frames)  # a spurt is judged when it fills this
         size = params.mono_history
         self.history = array.array("i", [0] * size)
         self.scratch = array.array("i", [0] * (size + 1))
