@@ -227,10 +227,11 @@ def test_corpus_decisions_agree(agreements) -> None:
 
 @pytest.mark.micropython
 def test_corpus_agrees_with_other_parameters(corpus: list[Path], tmp_path: Path) -> None:
-    # Overlap detection on, smoothed levels, a switch margin, a calibrated level midpoint.
+    # Overlap detection on, smoothed levels, a switch margin, a calibrated level midpoint
+    # and faster-learning level centres.
     overrides = {"level_smooth_permille": 300, "both_ratio_permille": 700,
                  "both_min_corr_permille": 300, "switch_margin_permille": 200,
-                 "level_mid_db10": 15}
+                 "level_mid_db10": 15, "level_adapt_shift": 3}
     config = tmp_path / "config.json"
     config.write_text(json.dumps(overrides))
     stereo = next(p for p in corpus if soundfile.info(str(p)).channels == 2)

@@ -6,8 +6,11 @@ Stereo (channel 0 faces the employee, channel 1 the customer) combines two cues:
   mic 1 later: a positive lag. ``tdoa`` is the best positive-lag correlation minus the best
   negative-lag one; lags within ``+-m`` carry no direction (coincident capsules, diffuse
   noise) and are ignored, so back-to-back capsules leave the decision to the level cue.
-- level: the smoothed channel level difference ``L0 - L1`` around ``level_mid``, the
-  difference at which both parties would be equally likely (0 dB, or the calibrated value).
+- level: the smoothed channel level difference ``L0 - L1`` around the midpoint between the
+  two parties' own differences. Each party's difference is learnt from the frames it
+  clearly holds (``level_adapt_shift``), starting ``level_unit`` either side of
+  ``level_mid`` (0 dB, or the calibrated value); the learnt centres absorb what each mic
+  hears of the other party and the gain mismatch between the mics.
 Their weighted sum is the evidence (Q8 units, > 0 for the employee). The current speaker
 changes only after ``switch_frames`` frames of evidence against it (hysteresis). The other
 party also counts as talking (overlap) when its correlation peak reaches
@@ -34,7 +37,9 @@ S_TDOA = const(5)  # last tdoa value
 S_POS = const(6)  # best positive-lag correlation (x16 of the count)
 S_NEG = const(7)  # best negative-lag correlation
 S_BOTH = const(8)  # 1 when the other party overlaps
-STATE_WORDS = const(9)
+S_CENTRE_E = const(9)  # the employee's smoothed level difference, dB Q8
+S_CENTRE_C = const(10)  # the customer's
+STATE_WORDS = const(11)
 
 # Configuration words.
 C_SAMPLES = const(0)  # samples per frame
@@ -51,7 +56,9 @@ C_BOTH_MIN = const(10)  # least correlation (x16 of the count) for overlap
 C_PEAK_DECAY = const(11)  # dB Q12 per frame
 C_DISTANT = const(12)  # dB Q8 below the peak that is a distant talker
 C_STRIDE = const(13)  # correlation uses every k-th sample
-C_WORDS = const(14)
+C_ADAPT = const(14)  # level centres learn 1/2**k per frame; 0: fixed at level_mid
+C_SPREAD = const(15)  # dB Q8 each centre starts from level_mid
+C_WORDS = const(16)
 
 
 def config(params, samples):
@@ -74,6 +81,8 @@ def config(params, samples):
         params.peak_decay_db10_per_s * 4096 // 10 // (1000 // params.frame_ms),
         params.distant_drop_db10 * 256 // 10,
         stride,
+        params.level_adapt_shift,
+        params.level_unit_db10 * 256 // 10,
     )
 
 
@@ -96,7 +105,7 @@ def correlate(signs0, signs1, state, cfg, fresh: int) -> int:
     n = c[0]
     lags = c[1]
     shift = c[3]
-    base = 9  # STATE_WORDS
+    base = 11  # STATE_WORDS
     stride = c[13]  # C_STRIDE
     terms = (n - 2 * lags + stride - 1) // stride
     k = 0 - lags
@@ -143,7 +152,12 @@ def decide(state, tdoa: int, diff: int, cfg) -> int:
     h = ptr16(state)
     c = ptr32(cfg)
     ch = ptr16(cfg)
+    adapt = c[14]  # C_ADAPT
+    centre_e = (((h[19] ^ 0x8000) - 0x8000) << 16) | h[18]  # S_CENTRE_E
+    centre_c = (((h[21] ^ 0x8000) - 0x8000) << 16) | h[20]  # S_CENTRE_C
     mid = (((ch[13] ^ 0x8000) - 0x8000) << 16) | ch[12]  # C_LEVEL_MID may be negative
+    if adapt:
+        mid = (centre_e + centre_c) >> 1
     old = (((h[7] ^ 0x8000) - 0x8000) << 16) | h[6]  # S_DIFF
     smoothed = old + ((diff - old) >> c[3])
     st[3] = smoothed
@@ -160,6 +174,12 @@ def decide(state, tdoa: int, diff: int, cfg) -> int:
     else:
         st[1] = 0
     st[0] = cur
+    # A frame the current speaker clearly holds teaches its centre.
+    if adapt:
+        if cur == 0 and evidence > c[7]:
+            st[9] = centre_e + ((smoothed - centre_e) >> adapt)
+        elif cur == 1 and 0 - evidence > c[7]:
+            st[10] = centre_c + ((smoothed - centre_c) >> adapt)
     # Overlap: the other party's correlation peak is close to the current speaker's.
     pos = (((h[13] ^ 0x8000) - 0x8000) << 16) | h[12]
     neg = (((h[15] ^ 0x8000) - 0x8000) << 16) | h[14]

@@ -50,6 +50,10 @@ class Detector:
         self.tdoa_on = lags > 0
         self.attr_state = array.array("i", [0] * (attribution.STATE_WORDS + 2 * lags + 1))
         self.attr_cfg = array.array("i", attribution.config(params, n))
+        # Both level centres start level_unit either side of the configured midpoint.
+        mid, spread = self.attr_cfg[attribution.C_LEVEL_MID], self.attr_cfg[attribution.C_SPREAD]
+        self.attr_state[attribution.S_CENTRE_E] = mid + spread
+        self.attr_state[attribution.S_CENTRE_C] = mid - spread
         self.tracker = Tracker(params, sink)
         self.turns = TurnTaker(params, self.tracker)
         self.mono = None

@@ -32,6 +32,7 @@ SPEC = (
     ('level_weight_permille', 1000, 0, 4000),
     ('level_unit_db10', 30, 5, 200),
     ('level_mid_db10', 0, -200, 200),
+    ('level_adapt_shift', 6, 0, 12),
     ('switch_margin_permille', 1000, 0, 4000),
     ('switch_ms', 50, 10, 1000),
     ('both_ratio_permille', 1000, 100, 1000),

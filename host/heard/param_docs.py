@@ -97,13 +97,24 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "level_unit_db10": (
         "0.1 dB",
-        "channel level difference that counts as one unit of evidence",
+        (
+            "channel level difference that counts as one unit of evidence; each party's "
+            "learnt level difference starts this far from level_mid"
+        ),
     ),
     "level_mid_db10": (
         "0.1 dB",
         (
             "channel 0 - channel 1 level at which both parties are equally likely "
-            "(calibration)"
+            "(calibration); with level_adapt_shift, the starting point"
+        ),
+    ),
+    "level_adapt_shift": (
+        "1/2**k",
+        (
+            "each party's level difference is learnt from the frames it clearly holds, "
+            "moving 1/2**k of the way per frame; the midpoint between the two replaces "
+            "level_mid (absorbs leakage and mic gain mismatch); 0 keeps level_mid fixed"
         ),
     ),
     "switch_margin_permille": (

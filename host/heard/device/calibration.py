@@ -7,7 +7,10 @@ On them: the median level of each channel and their difference (ch0 - ch1), and 
 of frames whose arrival-time cue points at the right side. "Leakage" in each direction is
 how far below the talker's own mic the other mic hears them (dB; more is better). The
 calibration is ``level_mid_db10``: halfway between the employee-phase and customer-phase
-differences, so each party sits equally far from the detector's split.
+differences, so each party sits equally far from the detector's split. The detector
+starts from it and then learns each party's difference from their own talk
+(``level_adapt_shift``), so the calibration spares the first minutes after a restart; the
+placement verdict is the lasting part of the check.
 
 The thresholds (see ``GOOD_SEPARATION_DB`` and below) follow from the detector's
 parameters (docs/DETECTOR.md, section 4) and will be refined with the placement study

@@ -192,7 +192,9 @@ def attribute_stereo(
     """
     tdoa_gain = (p.tdoa_weight_permille / 1000.0) / (16.0 * terms * p.tdoa_unit_permille / 1000.0)
     level_gain = (p.level_weight_permille / 1000.0) / (p.level_unit_db10 / 10.0)
-    mid = p.level_mid_db10 / 10.0
+    spread = p.level_unit_db10 / 10.0
+    centres = [p.level_mid_db10 / 10.0 + spread, p.level_mid_db10 / 10.0 - spread]
+    adapt = 2.0**-p.level_adapt_shift if p.level_adapt_shift else 0.0
     smooth = 2.0**-p.cue_smooth_shift
     margin = p.switch_margin_permille / 1000.0
     need = p.switch_ms / p.frame_ms
@@ -214,6 +216,7 @@ def attribute_stereo(
         else:
             diff += (float(level0[f] - level1[f]) - diff) * smooth
         tdoa = float(pos[f] - neg[f])
+        mid = (centres[0] + centres[1]) / 2
         last = tdoa * tdoa_gain + (diff - mid) * level_gain
         against = last if current == 1 else -last
         if against > margin:
@@ -223,6 +226,8 @@ def attribute_stereo(
                 count = 0
         else:
             count = 0
+        if adapt and (last if current == 0 else -last) > margin:  # clearly the current speaker's
+            centres[current] += (diff - centres[current]) * adapt
         mine, other = (pos[f], neg[f]) if current == 0 else (neg[f], pos[f])
         both = other >= both_min and mine > 0 and other >= both_ratio * mine
         employee[f] = current == 0 or both
