@@ -24,7 +24,7 @@ from heard.annotations import (
 from heard.cli import main
 from heard.errors import HeardError
 from heard.evaluate.command import eval_command
-from heard.evaluate.corpus import Audio
+from heard.evaluate.corpus import Audio, read_wav
 from heard.evaluate.energy import energy_predict
 from heard.evaluate.metrics import match_events
 from heard.evaluate.predictors import run_baseline
@@ -282,3 +282,28 @@ def test_trivial_baseline_and_output_guard(tmp_path):
     assert f.ier.rate == 1.0 and f.speech.f1 == 1.0 and f.vad is not None
     with pytest.raises(HeardError, match="overwrite"):
         run_baseline(corpus, corpus, "energy")
+
+
+def test_float_and_24_bit_wavs_read_as_the_same_int16_samples(tmp_path):
+    # Asked for int16, soundfile truncates float samples (full scale 1.0) to 0 and +-1: the
+    # baselines then scored a float WAV as silence.
+    bursts_wav(tmp_path / "x.wav", 1.0, [(0.2, 0.6, 0)])
+    pcm, _ = soundfile.read(tmp_path / "x.wav", dtype="int16", always_2d=True)
+    for subtype in ("FLOAT", "DOUBLE", "PCM_24"):
+        other = tmp_path / f"x_{subtype}.wav"
+        soundfile.write(other, pcm / 32768.0, RATE, subtype=subtype)
+        assert np.array_equal(read_wav(other).samples, pcm), subtype
+
+
+def test_no_vad_says_the_baseline_was_skipped_on_request(tmp_path):
+    corpus, preds = tmp_path / "c", tmp_path / "p"
+    corpus.mkdir()
+    bursts_wav(corpus / "a.wav", 3.0, [(0.5, 2.0, 0)])
+    truth = ann([(500, 2000, EMP)])
+    write(corpus, "a", truth, truth=True)
+    write(preds, "a", truth, truth=False)
+    out = CliRunner().invoke(eval_command, [str(corpus), str(preds), "--no-vad"])
+    assert out.exit_code == 0, out.output
+    assert "WebRTC VAD baseline: skipped (--no-vad), not run" in out.output
+    out = CliRunner().invoke(eval_command, [str(corpus), str(preds)])
+    assert "WebRTC VAD mode" in out.output and "skipped" not in out.output

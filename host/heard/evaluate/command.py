@@ -54,7 +54,7 @@ def eval_command(
     else:
         # Piped output gets a wide console: rich's default of 80 columns would cut file names.
         console = Console() if sys.stdout.isatty() else Console(width=160)
-        print_report(score, console)
+        print_report(score, console, vad=not no_vad)
 
 
 @click.command("baseline")

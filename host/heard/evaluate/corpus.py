@@ -15,6 +15,7 @@ import soundfile
 
 from heard.annotations import Annotation, read_annotation
 from heard.errors import HeardError
+from heard.simulate.inputs import pcm16
 
 TRUTH_SUFFIX = ".truth.json"
 
@@ -81,9 +82,12 @@ def read_prediction(pred_dir: Path, name: str) -> Annotation:
 
 
 def read_wav(path: Path) -> Audio:
-    """Read a WAV file as int16 samples, always two-dimensional."""
+    """Read a WAV file as int16 samples, always two-dimensional.
+
+    Read as float first: asked for int16, soundfile would not scale a float WAV's samples
+    (full scale 1.0) but truncate them to 0 and +-1, which scores as silence."""
     try:
-        samples, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+        samples, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
     except (OSError, RuntimeError) as exc:  # LibsndfileError is a RuntimeError
         raise HeardError(f"{path}: cannot read audio ({exc})", hint="is it a WAV file?") from None
     if samples.shape[1] not in (1, 2):
@@ -91,7 +95,7 @@ def read_wav(path: Path) -> Audio:
             f"{path}: {samples.shape[1]} channels",
             hint="heard expects mono or stereo (ch0 employee side, ch1 customer side)",
         )
-    return Audio(np.ascontiguousarray(samples), int(rate))
+    return Audio(np.ascontiguousarray(pcm16(samples)), int(rate))
 
 
 def wav_path(corpus_dir: Path, name: str) -> Path | None:

@@ -205,8 +205,9 @@ def summary_table(score: CorpusScore) -> Table:
     return table
 
 
-def print_report(score: CorpusScore, console: Console) -> None:
-    """Per-file table, summary table and the predictor-versus-VAD verdict."""
+def print_report(score: CorpusScore, console: Console, *, vad: bool = True) -> None:
+    """Per-file table, summary table and the predictor-versus-VAD verdict (``vad`` False:
+    the baseline was skipped on request)."""
     console.print(file_table(score))
     console.print(summary_table(score))
     if score.missing_predictions:
@@ -216,7 +217,8 @@ def print_report(score: CorpusScore, console: Console) -> None:
         )
     best = score.best_vad_mode
     if best is None:
-        console.print("WebRTC VAD baseline: no WAV files, not run")
+        why = "no WAV files" if vad else "skipped (--no-vad)"
+        console.print(f"WebRTC VAD baseline: {why}, not run")
         return
     ours, theirs = score.speech.f1, score.vad[best].f1
     files = "" if score.vad_files == len(score.files) else f" (VAD on {score.vad_files} files)"

@@ -108,8 +108,12 @@ def convert_to_detector_format(path: Path, info: WavInfo, out: Path) -> None:
     if rate != RATE:
         g = gcd(int(rate), RATE)
         samples = resample_poly(samples, RATE // g, int(rate) // g, axis=0)
-    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
-    soundfile.write(str(out), pcm, RATE, subtype="PCM_16", format="WAV")
+    soundfile.write(str(out), pcm16(samples), RATE, subtype="PCM_16", format="WAV")
+
+
+def pcm16(samples: np.ndarray) -> np.ndarray:
+    """Samples read as float (full scale 1.0, as soundfile reads any format) as int16."""
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
 
 
 @contextmanager
