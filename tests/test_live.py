@@ -145,9 +145,18 @@ def test_arrival_time_alone_makes_a_good_placement() -> None:
     r = cal.judge(phase(cal.EMPLOYEE, 600, 595, arrival=0.9),
                   phase(cal.CUSTOMER, 595, 600, arrival=0.85))
     assert r.verdict == cal.GOOD and r.level_mid_db10 == 0
+    # The small level separation is not a cause of GOOD: it is a note, said to be covered.
+    assert len(r.reasons) == 1 and r.reasons[0].startswith("arrival time points")
+    assert r.notes == [("level separation 1.0 dB (too small: good from 6 dB, usable from "
+                        "2 dB); one good cue is enough")]
     r = cal.judge(phase(cal.EMPLOYEE, 600, 595, arrival=0.9),
                   phase(cal.CUSTOMER, 595, 600, arrival=0.7))
     assert r.verdict == cal.USABLE
+    assert r.reasons[0].startswith("arrival time") and r.notes[0].endswith("one usable cue is "
+                                                                           "enough")
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 570, arrival=0.7),
+                  phase(cal.CUSTOMER, 590, 600, arrival=0.7))  # both usable: both are reasons
+    assert r.verdict == cal.USABLE and len(r.reasons) == 2 and r.notes == []
 
 
 def test_equal_levels_mean_move_the_device() -> None:

@@ -40,11 +40,14 @@ device's live levels (never audio) heard measures the level difference between t
 (ch0 - ch1) while each side talks, the leakage both ways (how much quieter the other mic
 hears the talker) and how often the arrival-time cue points at the talker. It says
 whether the placement is good, usable, or the device should move, and stores
-level_mid_db10 halfway between the two differences, so the detector splits them evenly.
+level_mid_db10 halfway between the two differences, so the detector splits them evenly
+from the start (it then refines the split from each side's talk).
 
 \b
-Thresholds, from the detector's parameters and simulated shops (the placement study,
-hardware/PLACEMENT.md, will refine them):
+The placement is good when either cue below is good (one strong cue is enough: the
+detector weighs both), usable when either is usable. Thresholds, from the detector's
+parameters and simulated shops (the placement study, hardware/PLACEMENT.md, will refine
+them):
 - level separation (employee-phase minus customer-phase difference): good from {_GOOD} dB,
   usable from {_USABLE} dB. With level_unit_db10 = 30, 3 dB from the split is one unit of
   evidence, and the calibration puts each side half the separation from the split:
@@ -100,6 +103,8 @@ def _report(result: cal.Result) -> None:
     click.echo(f"Verdict: {result.verdict.upper()}")
     for reason in result.reasons:
         click.echo(f"  because: {reason}")
+    for note in result.notes:
+        click.echo(f"  also: {note}")
     for advice in result.advice:
         click.echo(f"  to do: {advice}")
 

@@ -182,6 +182,7 @@ class Result:
     reasons: list[str] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)
     level_mid_db10: int | None = None
+    notes: list[str] = field(default_factory=list)  # measured, but not what decided
 
     @property
     def separation_db(self) -> float:
@@ -248,14 +249,24 @@ def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = N
         verdict = USABLE
     else:
         verdict = MOVE
-    reasons.append(f"level separation {sep:.1f} dB "
-                   f"({'strong' if level_good else 'weak' if level_ok else 'too small'}: "
-                   f"good from {GOOD_SEPARATION_DB:.0f} dB, usable from "
-                   f"{USABLE_SEPARATION_DB:.0f} dB)")
-    reasons.append(f"arrival time points at the talker on {100 * arrival:.0f}% of talk "
-                   f"({'strong' if arrival_good else 'weak' if arrival_ok else 'too rare'}: "
-                   f"good from {100 * ARRIVAL_GOOD:.0f}%, usable from "
-                   f"{100 * ARRIVAL_USABLE:.0f}%)")
+    level = (f"level separation {sep:.1f} dB "
+             f"({'strong' if level_good else 'weak' if level_ok else 'too small'}: "
+             f"good from {GOOD_SEPARATION_DB:.0f} dB, usable from {USABLE_SEPARATION_DB:.0f} dB)")
+    timing = (f"arrival time points at the talker on {100 * arrival:.0f}% of talk "
+              f"({'strong' if arrival_good else 'weak' if arrival_ok else 'too rare'}: "
+              f"good from {100 * ARRIVAL_GOOD:.0f}%, usable from {100 * ARRIVAL_USABLE:.0f}%)")
+    # The verdict is the better cue's: that one is the reason; a weaker one is a note, or an
+    # installer reads "arrival time too rare" as a cause of GOOD.
+    level_grade, timing_grade = level_good + level_ok, arrival_good + arrival_ok
+    notes: list[str] = []
+    if verdict == MOVE or level_grade == timing_grade:
+        reasons += [level, timing]
+    elif level_grade > timing_grade:
+        reasons.append(level)
+        notes.append(f"{timing}; one {verdict} cue is enough")
+    else:
+        reasons.append(timing)
+        notes.append(f"{level}; one {verdict} cue is enough")
     if verdict != GOOD:
         advice.append(
             f"the {weak.side} is heard almost as loud on the {other} mic "
@@ -266,4 +277,4 @@ def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = N
             advice.append("keep both mics on the line between employee and customer, about "
                           "0.1 m apart, both open to the room (hardware/PLACEMENT.md)")
     return Result(employee, customer, verdict, reasons, advice,
-                  None if verdict == MOVE else mid)
+                  None if verdict == MOVE else mid, notes)
