@@ -115,6 +115,51 @@ def test_not_a_database_is_a_heard_error(tmp_path: Path):
         Database.open(path)
 
 
+def test_open_to_read_creates_and_changes_nothing(tmp_path: Path):
+    blank = tmp_path / "blank.wav"
+    blank.write_bytes(b"")
+    with Database.open_to_read(blank) as d:  # a 0-byte file reads as an empty database
+        assert d.path == blank and d.is_empty()
+        assert d.schema_version() == len(MIGRATIONS)
+    assert blank.read_bytes() == b""
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(HeardError, match="cannot use database .*not a database"):
+        Database.open_to_read(text)
+    assert text.read_bytes() == b"this is not sqlite at all" * 100
+    foreign = tmp_path / "other.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    with pytest.raises(HeardError, match="not one of heard's"):
+        Database.open_to_read(foreign)
+    assert foreign.read_bytes() == before
+    with pytest.raises(HeardError, match="cannot open database"):
+        Database.open_to_read(tmp_path / "none.db")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_open_to_read_reads_a_heard_database_and_upgrades_an_old_one(tmp_path: Path):
+    path = tmp_path / "heard.db"
+    with Database.open(path, migrations=MIGRATIONS[:1]) as d:
+        d.set_secret(DEV, bytes(32))
+    with Database.open_to_read(path) as d:
+        assert d.schema_version() == len(MIGRATIONS) and d.secret(DEV) == bytes(32)
+    with Database.open_to_read(path) as d:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            d.set_secret(DEV, None)
+    with Database.open(path) as d:
+        assert d.secret(DEV) == bytes(32)
+
+
+def test_is_empty(db: Database):
+    assert db.is_empty()
+    db.set_secret(DEV, None)
+    assert not db.is_empty()
+
+
 def test_secrets(db: Database):
     assert db.secret(DEV) is None
     db.set_secret(DEV, b"\x01" * 32)

@@ -241,6 +241,32 @@ def test_export_date_range_leaves_out_unknown_times(path: Path, tmp_path: Path, 
     assert len(data["events"]) == 1
 
 
+def test_export_creates_folders_and_reports_paths_it_cannot_write(path: Path,
+                                                                    tmp_path: Path, capsys):
+    out = tmp_path / "new" / "dir" / "x.json"
+    code, _, err = run(capsys, "export", "--format", "json", "--out", str(out), "--db",
+                       str(path))
+    assert code == 0 and json.loads(out.read_text())["format"] == "heard-export"
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for fmt, where in (("json", tmp_path / "new"), ("csv", afile / "sub"),
+                       ("json", afile / "x.json")):
+        code, _, err = run(capsys, "export", "--format", fmt, "--out", str(where), "--db",
+                           str(path))
+        assert code == 1 and err.startswith(f"error: {where}")
+        assert "cannot write" in err and len(err.splitlines()) == 1
+
+
+def test_reading_commands_leave_an_empty_file_alone(tmp_path: Path, capsys):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    assert run(capsys, "device", "list", "--db", str(empty))[0] == 0
+    assert run(capsys, "roster", "list", "--db", str(empty))[0] == 0
+    code, out, _ = run(capsys, "export", "--format", "json", "--db", str(empty))
+    assert code == 0 and json.loads(out)["conversations"] == []
+    assert empty.read_bytes() == b""
+
+
 def test_export_to_stdout_and_errors(path: Path, tmp_path: Path, capsys):
     code, out, _ = run(capsys, "export", "--format", "json", "--db", str(path))
     assert code == 0 and json.loads(out)["devices"][0]["device_id"] == "dev-a"

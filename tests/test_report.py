@@ -375,6 +375,13 @@ def test_drift_on_customer_interruptions(db: Database):
             "days (27 Oct–2 Nov), up from 25% in the 4 weeks before.") in messages
 
 
+def test_interruption_callout_gives_the_count_when_the_fraction_is_reduced(db: Database):
+    device(db, "d1", "Main St", "Lane 1", last_sync=MON + 29 * DAY)
+    for k in range(8):  # 2 of 8 interrupted: "1 of 4" alone would read like 4 conversations
+        conv(db, "d1", MON + 10 * 3600 + 60 * k, ie=1 if k < 2 else 0)
+    assert "Customers were interrupted in 1 of 4 conversations (2 of 8)." in report(db).callouts
+
+
 def test_callouts_for_a_known_case(db: Database):
     four(db)
     r = report(db)
@@ -395,7 +402,8 @@ def test_peer_medians_leave_each_subject_out():
 
 @pytest.mark.parametrize("share, words", [
     (0.25, "1 of 4"), (0.3, "3 of 10"), (1 / 3, "1 of 3"), (0.31, "about 3 of 10"),
-    (0.05, "1 of 20"), (0.7, "7 of 10"), (0.0, "none"), (1.0, "every one")])
+    (0.05, "1 of 20"), (0.7, "7 of 10"), (0.0, "none"), (1.0, "every one"),
+    (0.96, "24 of 25"), (0.99, "99 of 100"), (0.95, "19 of 20"), (0.93, "13 of 14")])
 def test_one_in(share: float, words: str):
     assert one_in(share) == words
 
@@ -536,6 +544,25 @@ def test_cli_missing_database(tmp_path: Path, capsys):
     assert code == 1
     assert "there is no heard database at" in err and "heard sync" in err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_cli_empty_file_is_reported_and_left_alone(tmp_path: Path, capsys):
+    for name in ("empty.db", "bempty.wav"):
+        path = tmp_path / name
+        path.write_bytes(b"")
+        code, out, _ = run(capsys, "--db", str(path))
+        # rich wraps long paths mid-word: compare without whitespace
+        assert code == 0 and f"Noconversationsin{path}" in "".join(out.split())
+        assert path.read_bytes() == b""  # no database made of it
+
+
+def test_cli_file_that_is_not_a_database(tmp_path: Path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("shopping list\n" * 50)
+    code, out, err = run(capsys, "--db", str(path))
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: cannot use database {path}: file is not a database\n")
+    assert path.read_text() == "shopping list\n" * 50
 
 
 def test_cli_database_from_environment(tmp_path: Path, capsys, monkeypatch):

@@ -158,6 +158,59 @@ class Database:
             raise
         return db
 
+    @classmethod
+    def open_to_read(cls, path: Path | str) -> Database:
+        """Open the existing database at ``path`` for reading, creating and changing nothing.
+
+        A 0-byte file, or an SQLite file with nothing in it, reads as an empty database
+        (held in memory); an older heard schema is upgraded in place as ``open`` does; any
+        other file is refused with a ``HeardError``."""
+        where = Path(path)
+        try:
+            empty = where.stat().st_size == 0
+        except OSError as exc:
+            raise HeardError(f"cannot open database {where}: {exc.strerror}") from None
+        if empty:
+            return cls._empty_in_memory(where)
+        try:
+            conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True,
+                                   timeout=10, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise HeardError(f"cannot open database {where}: {exc}") from exc
+        try:
+            version = _version(conn)
+            others = conn.execute("SELECT count(*) FROM sqlite_master "
+                                  "WHERE name != 'schema_version'").fetchone()[0]
+        except sqlite3.OperationalError:  # e.g. a journal to roll back: needs write access
+            conn.close()
+            return cls.open(where)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise HeardError(f"cannot use database {where}: {exc}",
+                             hint="is it a heard database? pass another one with --db") from exc
+        if version == len(MIGRATIONS):
+            return cls(conn, where)
+        conn.close()
+        if version == 0 and not others:
+            return cls._empty_in_memory(where)
+        if version == 0:
+            raise HeardError(f"{where} is an SQLite database, but not one of heard's",
+                             hint="pass a heard database with --db")
+        return cls.open(where)  # upgrades an older schema, refuses a newer one
+
+    @classmethod
+    def _empty_in_memory(cls, path: Path) -> Database:
+        db = cls.open(":memory:")
+        db.path = path  # for messages: "no conversations in PATH"
+        return db
+
+    def is_empty(self) -> bool:
+        """True if no table holds a row (the schema version aside)."""
+        tables = [row[0] for row in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'schema_version'")]
+        return not any(self.conn.execute(f"SELECT 1 FROM \"{t}\" LIMIT 1").fetchone()
+                       for t in tables)
+
     def close(self) -> None:
         self.conn.close()
 

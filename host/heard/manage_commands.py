@@ -5,9 +5,11 @@ import|list`` and ``heard export``. The work is done by typed functions in ``hea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -50,7 +52,7 @@ def name_command(device_id: str, store: str | None, lane: str | None, name: str 
     """Say which store and lane DEVICE listens at; reports use these names."""
     if store is None and lane is None and name is None:
         raise click.UsageError("give at least one of --store, --lane, --name")
-    with open_existing(db_path) as db:
+    with open_existing(db_path, write=True) as db:
         db.name_device(device_id, store=store, lane=lane, name=name)
         d = db.device(device_id) or {}
     click.echo(f"{device_id}: store {d.get('store') or '-'}, lane {d.get('lane') or '-'}, "
@@ -93,7 +95,7 @@ def import_command(file: Path, replace: bool, db_path: Path | None) -> None:
     Times are local, like 2026-11-02 09:00. The whole file is checked first: any bad row
     or overlapping shifts on a lane, and nothing is imported."""
     rows = rostering.read_csv(file)
-    with open_existing(db_path) as db:
+    with open_existing(db_path, write=True) as db:
         lanes = [d.lane_name for d in query.devices(db.conn)]
         result = rostering.import_rows(db.conn, rows, file.name, lanes, replace=replace)
     if result.removed:
@@ -144,14 +146,29 @@ def export(fmt: str, since: str | None, until: str | None, out: Path | None,
             if folder.exists() and not folder.is_dir():
                 raise HeardError(f"{folder} is a file; CSV export writes a folder",
                                  hint="pass a folder with --out")
-            result = exporting.export_csv(db.conn, folder, start, end)
+            with _writing(folder):
+                result = exporting.export_csv(db.conn, folder, start, end)
             where = f"{folder}/ (devices.csv, conversations.csv, events.csv)"
         elif out is None:
             result = exporting.export_json(db.conn, sys.stdout, start, end)
             where = "standard output"
         else:
-            with open(out, "w", encoding="utf-8") as f:
-                result = exporting.export_json(db.conn, f, start, end)
+            with _writing(out):
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with open(out, "w", encoding="utf-8") as f:
+                    result = exporting.export_json(db.conn, f, start, end)
             where = str(out)
     click.echo(f"exported {result.conversations} conversations, {result.events} events and "
                f"{result.devices} devices to {where}", err=True)
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write under ``path`` into a one-line HeardError."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename
+        why = exc.strerror if where is None or str(where) == str(path) \
+            else f"{exc.strerror}: {where}"
+        raise HeardError(f"{path}: cannot write ({why})") from None

@@ -103,6 +103,10 @@ def one_in(share: float) -> str:
     if share < 0.1:
         k = round(1 / share)
         return f"1 of {k}" if abs(share - 1 / k) < 0.005 else f"about 1 of {k}"
+    if share > 0.9:  # all but one in k (tenths would round it to "1 of 1")
+        k = round(1 / (1 - share))
+        exact = abs(share - (k - 1) / k) < 0.005
+        return f"{'' if exact else 'about '}{k - 1} of {k}"
     best = Fraction(share).limit_denominator(10)
     if best.numerator == 0:
         best = Fraction(1, 10)
@@ -168,8 +172,12 @@ def callouts(summary: GroupStats, lanes: Sequence[GroupStats],
     out = [a.message for a in drift[:MAX_DRIFT]]
     if summary.customer_interrupted_share is not None:
         share = summary.customer_interrupted_share
+        words = one_in(share)
+        counted = f"{round(share * summary.conversations):,} of {summary.conversations:,}"
+        # "1 of 6" out of 18 conversations would read like a count of 6
+        count = "" if words == counted else f" ({counted})"
         out.append("No customer was interrupted." if share == 0 else
-                   f"Customers were interrupted in {one_in(share)} conversations."
+                   f"Customers were interrupted in {words} conversations{count}."
                    if share < 1 else "Customers were interrupted in every conversation.")
     for sentence in (_talk(summary), _stretches(summary), _lane_spread(lanes)):
         if sentence:

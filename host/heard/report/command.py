@@ -36,14 +36,15 @@ def write_html(report: Report, path: Path) -> None:
     importlib.import_module("heard.report.html").write_html(report, path)
 
 
-def open_existing(db_path: Path | None) -> Database:
-    """The database, refusing to create an empty one where none is."""
+def open_existing(db_path: Path | None, *, write: bool = False) -> Database:
+    """The database, refusing to create an empty one where none is. Unless ``write``, it
+    is only read: a 0-byte file reads as an empty database and stays as it is."""
     path = db_path or default_path()
     if not path.exists():
         raise HeardError(f"there is no heard database at {path}",
                          hint="sync a device first (`heard sync`), or name the database "
                               "with --db")
-    return Database.open(path)
+    return Database.open(path) if write else Database.open_to_read(path)
 
 
 @click.command("report")
