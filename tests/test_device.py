@@ -18,12 +18,14 @@ import soundfile
 from click.testing import CliRunner
 from device_helpers import conversations, events, flash_records
 
-from heard.cli import cli
+from heard.cli import cli, main
 from heard.db import Database
 from heard.device.client import DeviceClient
 from heard.device.emulator import Emulator, provision, wait_for
 from heard.device.link import open_port
 from heard.device.sync_command import sync_device
+from heard.errors import HeardError
+from heard.flash.identity import check_device_id
 from heard.mpytools import find_micropython, micropython_env
 from heard.simulate.engines import simulate_file
 from heardcore import record
@@ -110,6 +112,29 @@ def test_sync_moves_every_record_once_and_acknowledges(device_wavs: list[Path],
     # Acknowledged records leave the device: its log holds none of the old ones.
     assert all(r["seq"] > len(before) for r in flash_records(flash))
     db.close()
+
+
+def test_a_failed_sync_leaves_no_database_behind(tmp_path: Path) -> None:
+    fresh, blank = tmp_path / "fresh.sqlite", tmp_path / "blank.db"
+    blank.write_bytes(b"")
+    for db in (fresh, blank):  # no such port
+        result = CliRunner().invoke(cli, ["sync", "--port", str(tmp_path / "ttyNONE"),
+                                          "--db", str(db)])
+        assert isinstance(result.exception, HeardError), result.output
+    assert not fresh.exists() and blank.read_bytes() == b""
+    flash = tmp_path / "flash"
+    device_id, secret = provision(flash)
+    with Emulator([], flash) as emu:
+        assert wait_for(lambda: emu.written(), 10)  # its boot event
+        result = CliRunner().invoke(cli, ["sync", "--port", emu.port, "--db", str(fresh)])
+        assert isinstance(result.exception, HeardError)
+        assert "not provisioned" in str(result.exception)
+        assert not fresh.exists()  # no secret stored: nothing synced, nothing left
+        result = CliRunner().invoke(cli, ["sync", "--port", emu.port, "--db", str(fresh),
+                                          "--secret-hex", secret.hex()])
+        assert result.exit_code == 0, result.output
+    with Database.open(fresh) as db:
+        assert db.secret(device_id) == secret and db.counts(device_id).records >= 1
 
 
 def test_lost_audio_is_flagged_in_the_conversation_or_logged(device_wavs: list[Path],
@@ -242,6 +267,48 @@ def test_emulate_refuses_a_wav_the_microphone_cannot_give(tmp_path: Path) -> Non
     assert result.exit_code != 0
     assert "44100" in str(result.exception) or "44100" in result.output
     assert "16 kHz" in str(result.exception) + result.output
+
+
+def _emulate_as(tmp_path: Path, flash: Path, device_id: str) -> int:
+    """``heard emulate --device-id`` on a short silent WAV (ends by itself if it starts)."""
+    wav = tmp_path / "quiet.wav"
+    soundfile.write(str(wav), np.zeros(1600, dtype=np.int16), 16000, subtype="PCM_16")
+    return main(["emulate", "--wav", str(wav), "--fast", "--exit-when-done", "--flash",
+                 str(flash), "--db", str(tmp_path / "db"), "--device-id", device_id])
+
+
+@pytest.mark.parametrize("device_id", ["bad id!", "a" * 80, "café/lane"])
+def test_emulate_refuses_the_device_ids_flash_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], device_id: str
+) -> None:
+    with pytest.raises(HeardError) as refused:
+        check_device_id(device_id)  # what `heard flash` says
+    flash = tmp_path / "flash"
+    assert _emulate_as(tmp_path, flash, device_id) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {refused.value}\n" and "Traceback" not in err
+    assert "use 1 to 32 letters, digits, '.', '_' or '-'" in err
+    assert not flash.exists() and not (tmp_path / "db").exists()
+    with pytest.raises(HeardError):
+        provision(flash, device_id)
+    assert not flash.exists()
+
+
+def test_emulate_refuses_another_id_for_a_provisioned_flash_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flash = tmp_path / "flx"
+    ident = provision(flash, "lane-1")
+    assert provision(flash, "lane-1") == ident and provision(flash) == ident
+    before = (flash / "identity.json").read_bytes()
+    assert _emulate_as(tmp_path, flash, "newname") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the flash folder {flash} already holds device 'lane-1', "
+                          "not 'newname'\n")
+    assert "leave out --device-id" in err and "new --flash folder" in err
+    assert "Traceback" not in err
+    assert (flash / "identity.json").read_bytes() == before
+    assert not (tmp_path / "db").exists()
 
 
 def _conversation_start_ms(wav: Path) -> int:

@@ -234,6 +234,32 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("error: --n must be") and "Traceback" not in err
 
 
+def test_cli_removes_the_files_of_an_earlier_corpus(tmp_path: Path) -> None:
+    def synth(n: int, seed: int) -> str:
+        result = CliRunner().invoke(cli, ["synth", "--out", str(tmp_path), "--n", str(n),
+                                          "--seed", str(seed)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    synth(2, 4)
+    (tmp_path / "synth_s5_000.rttm").write_text("of a run with another seed\n")
+    unrelated = ["notes.txt", "synth_notes.wav", "my_synth_s4_001.wav", "synth_s4_001.wav.bak",
+                 "synth_s4_001.txt"]
+    for name in unrelated:
+        (tmp_path / name).write_text("not synth output\n")
+    (tmp_path / "synth_s6_000.wav").mkdir()  # a folder, not a file synth wrote
+    out = synth(1, 4)
+    assert "removed 4 files of an earlier corpus" in out
+    assert "synth_s4_001.*, synth_s5_000.*" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
+        "corpus.json", "synth_s4_000.rttm", "synth_s4_000.truth.json", "synth_s4_000.wav",
+        "synth_s6_000.wav", *unrelated])
+    listed = json.loads((tmp_path / "corpus.json").read_text())
+    assert listed["n"] == 1 and [f["wav"] for f in listed["files"]] == [
+        p.name for p in tmp_path.glob("synth_s*_*.wav") if p.is_file()]
+    assert "removed" not in synth(1, 4)  # the same corpus again: nothing to remove
+
+
 def test_scripts() -> None:
     assert len(DIALOGUES) >= 10 and len(SOLO) >= 2
     for needed in ("greeting_purchase", "price_check", "return_complaint", "card_declined",

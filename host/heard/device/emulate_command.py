@@ -16,6 +16,7 @@ from platformdirs import user_data_dir
 from heard.db import Database
 from heard.device.emulator import Emulator, provision
 from heard.errors import HeardError
+from heard.flash.identity import check_device_id
 from heardcore.wavfile import WavError, WavReader
 
 
@@ -50,7 +51,10 @@ def check_wav(path: Path) -> int:
               help="Folder that holds the device's flash (identity, config, records).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Host database to register the device's secret in.")
-@click.option("--device-id", default=None, help="Identity for a new emulated device.")
+@click.option("--device-id", metavar="ID", default=None,
+              help="Id of a new emulated device (as for `heard flash`: 1 to 32 letters, "
+              "digits, '.', '_' or '-'). A --flash folder that holds a device keeps its id: "
+              "give a new --flash folder for a new id.")
 @click.option("--exit-when-done", is_flag=True,
               help="Stop after the WAVs and ~10 s of silence (default: keep listening).")
 @click.option("--verbose", is_flag=True, help="Show the firmware's debug lines.")
@@ -58,6 +62,8 @@ def emulate(wav_opts: tuple[Path, ...], wavs: tuple[Path, ...], fast: bool,
             flash: Path | None, db_path: Path | None, device_id: str | None,
             exit_when_done: bool, verbose: bool) -> None:
     """Run the device firmware with WAV files as its microphone; print its serial port."""
+    if device_id is not None:
+        check_device_id(device_id)
     files = list(wav_opts) + list(wavs)
     if not files:
         raise click.UsageError("give at least one WAV file (--wav FILE)")

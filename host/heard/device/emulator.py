@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from heard.errors import HeardError
+from heard.flash.identity import check_device_id
 from heard.mpytools import compiled_firmware, find_micropython, micropython_env
 
 EXIT_REBOOT = 3
@@ -44,12 +45,22 @@ def firmware_dir() -> Path:
 def provision(flash: Path, device_id: str | None = None) -> tuple[str, bytes]:
     """Give an emulated device an identity (what ``heard flash`` does for a real one).
 
-    Keeps an existing identity; returns ``(device_id, secret)``."""
-    flash.mkdir(parents=True, exist_ok=True)
+    Keeps an existing identity; returns ``(device_id, secret)``. ``device_id`` must be one
+    ``heard flash`` accepts, and a flash folder that already holds another device's identity
+    is refused (HeardError): it keeps its id, as a provisioned board does."""
+    if device_id is not None:
+        check_device_id(device_id)
     path = flash / "identity.json"
     if path.exists():
         data = json.loads(path.read_text())
-        return str(data["device_id"]), bytes.fromhex(data["secret"])
+        held = str(data["device_id"])
+        if device_id is not None and device_id != held:
+            raise HeardError(
+                f"the flash folder {flash} already holds device {held!r}, not {device_id!r}",
+                hint=f"leave out --device-id to run {held!r}, or give a new --flash folder "
+                f"for a new device {device_id!r}")
+        return held, bytes.fromhex(data["secret"])
+    flash.mkdir(parents=True, exist_ok=True)
     device_id = device_id or f"emu-{secrets.token_hex(3)}"
     secret = secrets.token_bytes(32)
     tmp = path.with_suffix(".tmp")

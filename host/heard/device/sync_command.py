@@ -232,7 +232,11 @@ def sync(port_name: str | None, all_ports: bool, db_path: Path | None,
         raise click.UsageError("--secret-hex is for one device: pick it with --port")
     err = Console(stderr=True, soft_wrap=True)
     failures = 0
-    with Database.open(db_path) as db:
+    where = db_path or default_path()
+    existed = where.exists()
+    blank = not existed or where.stat().st_size == 0
+    db = Database.open(where)
+    try:
         for name in ports:
             try:
                 result = _sync_port(name, db, secret, err)
@@ -243,6 +247,13 @@ def sync(port_name: str | None, all_ports: bool, db_path: Path | None,
                 err.print(f"error: {name}: {exc}", markup=False, highlight=False)
                 continue
             _print_summary(result, err)
+    finally:
+        unused = blank and db.is_empty()  # nothing stored: leave the file as it was
+        db.close()
+        if unused and existed:
+            where.write_bytes(b"")
+        elif unused:
+            where.unlink(missing_ok=True)
     if failures:
         raise HeardError(f"{failures} of {len(ports)} devices did not sync (see above)")
 

@@ -4,13 +4,15 @@ Each file depends only on (seed, index), so files are rendered in worker threads
 order and the output is byte-identical for the same seed (the heavy parts, FFTs and the
 espeak-ng subprocesses, release the GIL: two threads run ~1.8x faster on two cores).
 ``DIR/corpus.json`` lists the files and the generation parameters (written last, so its
-presence marks a complete corpus).
+presence marks a complete corpus). ``remove_other_files`` then removes the files of an
+earlier corpus in the same folder, so that the folder holds one corpus (``heard synth``).
 """
 
 from __future__ import annotations
 
 import operator
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -24,6 +26,8 @@ from heard.synth.compose import synthesize, write_file
 from heard.synth.tts import SAMPLE_RATE, espeak_version
 
 CHANNELS = (1, 2)
+# What generate_corpus writes per file (file_name plus its three suffixes), and nothing else.
+_SYNTH_FILE = re.compile(r"(synth_s\d+_\d+)\.(?:wav|rttm|truth\.json)\Z")
 
 
 def file_name(seed: int, index: int, n: int) -> str:
@@ -127,3 +131,26 @@ def generate_corpus(
         "files": [results[i] for i in range(n)],
     })
     return [out_dir / results[i]["wav"] for i in range(n)]
+
+
+def remove_other_files(out_dir: Path, wavs: list[Path]) -> list[Path]:
+    """Remove the synth files in out_dir (``synth_s{S}_{I}.wav/.rttm/.truth.json``) that do
+    not belong to ``wavs`` (what ``generate_corpus`` just wrote there); return them sorted.
+
+    Nothing else is touched: files of other names, folders, ``corpus.json`` (rewritten by
+    ``generate_corpus``)."""
+    out_dir = Path(out_dir)
+    keep = {Path(wav).stem for wav in wavs}
+    removed = []
+    for path in sorted(out_dir.iterdir()):
+        match = _SYNTH_FILE.match(path.name)
+        if match and match.group(1) not in keep and path.is_file():
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise HeardError(f"cannot remove {path} of an earlier corpus "
+                                 f"({exc.strerror or exc})",
+                                 "remove it yourself, or choose another --out directory"
+                                 ) from None
+            removed.append(path)
+    return removed
