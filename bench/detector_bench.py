@@ -161,8 +161,65 @@ def esp32_load() -> str:
          f"~{CYCLES_PER_ITERATION} cycles each, bytecode priced from the viper/bytecode ratio; "
          "both per-iteration figures are the ESP32-S3 measurements quoted in FACTS.md, so "
          "this is an estimate until measured on a board."),
+        "",
+        _mono_release(),
     ]
     return "\n".join(rows)
+
+
+# The worst single call in mono: a spurt that reaches mono_spurt_max_ms is judged and its
+# frames all reach the turn layer at once. Priced against a trivial bytecode loop timed in
+# the same process, whose ESP32 cost FACTS.md gives (33 viper iterations of ~13 cycles).
+_RELEASE_PROBE = """
+import array, time
+from heardcore.detector import Detector
+from heardcore.params import Params
+from heardcore.events import Sink
+def loop():  # in a function, as the ESP32 figure was measured: a local counter
+    t0 = time.ticks_us()
+    i = 0
+    while i < 200000:
+        i += 1
+    return time.ticks_diff(time.ticks_us(), t0)
+best = min(loop() for _ in range(3))
+det = Detector(Params(), 1, Sink())
+buf = array.array("h", bytes(320))
+state = 1
+worst = 0
+for f in range(700):  # 1 s of a quiet room, then one loud spurt of 6 s
+    shift = 11 if f < 100 else 3
+    for i in range(160):
+        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+        buf[i] = (((state >> 8) & 0xFFFF) - 32768) >> shift
+    t0 = time.ticks_us()
+    det.process(buf)
+    worst = max(worst, time.ticks_diff(time.ticks_us(), t0))
+print(best * 1000 // 200000, worst)
+"""
+BYTECODE_LOOP_CYCLES = 33 * CYCLES_PER_ITERATION  # FACTS.md: viper is 33x a bytecode loop
+
+
+def _mono_release() -> str:
+    runs = []
+    for _ in range(3):
+        result = subprocess.run(
+            [find_micropython(), "-X", f"heapsize={MICROPYTHON_HEAPSIZE}", "-c", _RELEASE_PROBE],
+            env=micropython_env([firmware_dir()]), capture_output=True, text=True, check=True)
+        runs.append(tuple(int(v) for v in result.stdout.split()))
+    loop_ns = min(r[0] for r in runs)
+    worst_us = min(r[1] for r in runs)
+    iterations = worst_us * 1000 // max(loop_ns, 1)
+    ms = iterations * BYTECODE_LOOP_CYCLES / ESP32_HZ * 1000
+    spurt_ms = Params().mono_spurt_max_ms
+    return (
+        f"Mono's longest single call: a talk spurt that reaches `mono_spurt_max_ms` "
+        f"({spurt_ms / 1000:g} s) is judged and all its frames reach the turn layer at once. "
+        f"Measured {worst_us:,} us on this machine's unix port (best of 3), the time of "
+        f"{iterations:,} iterations of a trivial bytecode loop ({loop_ns} ns each here); at "
+        f"~{BYTECODE_LOOP_CYCLES} cycles per such iteration on an ESP32 (FACTS.md) that is "
+        f"**~{ms:.0f} ms at 160 MHz**, inside the ~300 ms I2S DMA ring (docs/DEVICE.md). An "
+        "estimate: the burst is plain bytecode, priced at the bytecode rate."
+    )
 
 
 _MEMORY_PROBE = """
