@@ -163,6 +163,6 @@ def app_memory() -> str:
         "upper bound for the device, whose heap without PSRAM is 111,936 B (FACTS.md). In "
         "a heap of exactly that size the x64 port fails to find 5 KiB in one piece for the "
         "audio block, so the emulator runs with 192 KiB; the detector alone runs in a "
-        "64 KiB heap on the unix port (tests/firmware/test_detector.py). Not yet measured "
+        "64 KiB heap on the unix port (tests/firmware/test_detector*.py). Not yet measured "
         "on an ESP32."),
     ])

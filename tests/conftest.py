@@ -30,17 +30,17 @@ def _strict_viper_for_firmware_tests(request: pytest.FixtureRequest):
 
 def run_micropython(
     args: list[str], *, heapsize: str | None = None, cwd: Path | None = None, timeout: float = 120,
-    firmware: Path = FIRMWARE,
+    firmware: Path = FIRMWARE, tests: Path = FIRMWARE_TESTS,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the unix port with ``firmware`` (the sources, or a compiled copy) and
-    tests/firmware/ on its path."""
+    """Run the unix port with ``tests`` and ``firmware`` on its path (the sources, or
+    compiled copies), in ``tests`` unless ``cwd`` is given."""
     cmd = [find_micropython()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]
     return subprocess.run(
         cmd + args,
-        env=micropython_env([firmware, FIRMWARE_TESTS]),
-        cwd=cwd or FIRMWARE_TESTS,
+        env=micropython_env([tests, firmware]),
+        cwd=cwd or tests,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,7 +1,7 @@
 """Every plain-assert firmware test module also runs under the MicroPython unix port, in a
-64 KiB heap, with the firmware compiled to .mpy as a device loads it. (Compiling the sources
-on the port takes heap the device never spends, and how much depends on the checkout's
-path: source runs passed or failed at 64 KiB by a kilobyte.)"""
+64 KiB heap, with the firmware and the test modules compiled to .mpy, as a device loads its
+modules. (Compiling sources on the port takes heap a device never spends, and how much
+depends on the checkout's path: source runs passed or failed at 64 KiB by a kilobyte.)"""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ MODULES = sorted(p.stem for p in FIRMWARE_TESTS.glob("test_*.py"))
 
 
 @pytest.fixture(scope="module")
-def compiled() -> Path:
-    return compiled_firmware(FIRMWARE)
+def compiled() -> tuple[Path, Path]:
+    return compiled_firmware(FIRMWARE), compiled_firmware(FIRMWARE_TESTS)
 
 
 @pytest.mark.micropython
 @pytest.mark.parametrize("module", MODULES)
-def test_module_passes_on_the_unix_port(module: str, compiled: Path) -> None:
-    result = run_micropython(["mp_runner.py", module], heapsize="64k", firmware=compiled)
+def test_module_passes_on_the_unix_port(module: str, compiled: tuple[Path, Path]) -> None:
+    firmware, tests = compiled
+    result = run_micropython(["-m", "mp_runner", module], heapsize="64k", firmware=firmware,
+                             tests=tests)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert " 0 failed" in output and "FAIL" not in output, output

@@ -33,12 +33,12 @@ from heard.simulate.protocol import EngineError, SimulationResult, parse_ndjson
 
 ENGINES = ("micropython", "cpython")
 # The unix port compiles every module into its heap, as the ESP32 loads .py and .mpy files
-# into its own. The detector with its modules fits 64 KiB (tests/firmware/test_detector.py
-# runs there); this WAV runner, which never ships to a device, adds ~13 KB of its own code
-# and a 5 KB read block (8 frames per system call). A stereo run peaks at 88-100 KiB on the
-# x64 port today, depending on how the heap fragments while the modules compile (even the
-# length of the firmware folder's path moves it); 108 KiB leaves room and stays inside the
-# ESP32's 111,936-byte heap.
+# into its own. The detector with its modules fits 64 KiB compiled
+# (tests/firmware/test_detector*.py run there); this WAV runner, which never ships to a
+# device, adds ~13 KB of its own code and a 5 KB read block (8 frames per system call). A
+# stereo run peaks at 88-100 KiB on the x64 port today, depending on how the heap fragments
+# while the modules compile (even the length of the firmware folder's path moves it);
+# 108 KiB leaves room and stays inside the ESP32's 111,936-byte heap.
 MICROPYTHON_HEAPSIZE = "108k"
 
 
