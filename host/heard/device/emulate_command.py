@@ -47,7 +47,7 @@ def check_wav(path: Path) -> int:
 @click.argument("wavs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--fast", is_flag=True,
               help="Play the WAVs as fast as possible instead of in real time.")
-@click.option("--flash", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--flash", type=click.Path(file_okay=False), default=None,
               help="Folder that holds the device's flash (identity, config, records).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Host database to register the device's secret in.")
@@ -59,7 +59,7 @@ def check_wav(path: Path) -> int:
               help="Stop after the WAVs and ~10 s of silence (default: keep listening).")
 @click.option("--verbose", is_flag=True, help="Show the firmware's debug lines.")
 def emulate(wav_opts: tuple[Path, ...], wavs: tuple[Path, ...], fast: bool,
-            flash: Path | None, db_path: Path | None, device_id: str | None,
+            flash: str | None, db_path: Path | None, device_id: str | None,
             exit_when_done: bool, verbose: bool) -> None:
     """Run the device firmware with WAV files as its microphone; print its serial port."""
     if device_id is not None:
@@ -70,11 +70,14 @@ def emulate(wav_opts: tuple[Path, ...], wavs: tuple[Path, ...], fast: bool,
     channels = {path: check_wav(path) for path in files}
     if len(set(channels.values())) > 1:
         raise HeardError("the WAVs mix mono and stereo; one device has one microphone setup")
-    flash = flash or default_flash()
-    ident, secret = provision(flash, device_id)
+    if flash == "":
+        raise HeardError("--flash needs a folder name", hint="leave out --flash for the "
+                         f"default folder {default_flash()}")
+    folder = Path(flash) if flash is not None else default_flash()
+    ident, secret = provision(folder, device_id)
     with Database.open(db_path) as db:
         db.set_secret(ident, secret)
-    emulator = Emulator(files, flash, fast=fast, exit_when_done=exit_when_done,
+    emulator = Emulator(files, folder, fast=fast, exit_when_done=exit_when_done,
                         echo_debug=verbose)
     port = emulator.start()
     click.echo(f"emulated device {ident} is on {port}")

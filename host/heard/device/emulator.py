@@ -25,6 +25,7 @@ from pathlib import Path
 from heard.errors import HeardError
 from heard.flash.identity import check_device_id
 from heard.mpytools import compiled_firmware, find_micropython, micropython_env
+from heardcore.auth import SECRET_SIZE
 
 EXIT_REBOOT = 3
 RESET_SOFT = 5
@@ -42,31 +43,111 @@ def firmware_dir() -> Path:
     return Path(heardapp.__file__).resolve().parent.parent
 
 
+def check_flash(flash: Path) -> None:
+    """Make sure ``flash`` can be the emulated device's flash folder, creating it if need be.
+
+    HeardError if the folder cannot be made or used, or if its data area (``data/``, the
+    record log) is not a folder of files: the firmware could not mount or format it."""
+    try:
+        flash.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        pass  # a file where the folder should be: said just below
+    except OSError as exc:
+        raise HeardError(f"cannot use flash folder {flash}: {_reason(exc)}") from None
+    if not flash.is_dir():
+        raise HeardError(f"cannot use flash folder {flash}: it is a file, not a folder")
+    data = flash / "data"
+    hint = (f"move {data} out of the way (the device then starts an empty data area) "
+            "or give a new --flash folder")
+    if os.path.lexists(data) and not data.is_dir():
+        raise HeardError(f"the flash folder's data area {data} is not a folder", hint=hint)
+    try:
+        folders = sorted(p.name for p in data.iterdir() if p.is_dir()) if data.exists() else []
+    except OSError as exc:
+        raise HeardError(f"cannot use flash folder {flash}: {data}: {_reason(exc)}") from None
+    if folders:
+        raise HeardError(
+            f"the flash folder's data area {data} holds a folder ({folders[0]}); "
+            "the device keeps only files there", hint=hint)
+
+
 def provision(flash: Path, device_id: str | None = None) -> tuple[str, bytes]:
     """Give an emulated device an identity (what ``heard flash`` does for a real one).
 
     Keeps an existing identity; returns ``(device_id, secret)``. ``device_id`` must be one
     ``heard flash`` accepts, and a flash folder that already holds another device's identity
-    is refused (HeardError): it keeps its id, as a provisioned board does."""
+    is refused (HeardError): it keeps its id, as a provisioned board does. So is a flash
+    folder that cannot be used (see ``check_flash``) or whose identity file is damaged."""
     if device_id is not None:
         check_device_id(device_id)
+    check_flash(flash)
     path = flash / "identity.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        held = str(data["device_id"])
+    if os.path.lexists(path):
+        held, secret = read_identity(path)
         if device_id is not None and device_id != held:
             raise HeardError(
                 f"the flash folder {flash} already holds device {held!r}, not {device_id!r}",
                 hint=f"leave out --device-id to run {held!r}, or give a new --flash folder "
                 f"for a new device {device_id!r}")
-        return held, bytes.fromhex(data["secret"])
-    flash.mkdir(parents=True, exist_ok=True)
+        return held, secret
     device_id = device_id or f"emu-{secrets.token_hex(3)}"
-    secret = secrets.token_bytes(32)
+    secret = secrets.token_bytes(SECRET_SIZE)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"device_id": device_id, "secret": secret.hex()}))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps({"device_id": device_id, "secret": secret.hex()}))
+        tmp.replace(path)
+    except OSError as exc:
+        raise HeardError(f"cannot use flash folder {flash}: {_reason(exc)}") from None
     return device_id, secret
+
+
+def read_identity(path: Path) -> tuple[str, bytes]:
+    """``(device_id, secret)`` from an emulated device's ``identity.json``; HeardError
+    saying what is wrong with a damaged one."""
+    try:
+        data = json.loads(path.read_text())
+    except IsADirectoryError:
+        why = "it is a folder, not a file"
+    except UnicodeDecodeError:
+        why = "it is not text"
+    except ValueError:
+        why = "it is not JSON"
+    except OSError as exc:
+        raise HeardError(f"cannot read the identity file {path}: {_reason(exc)}") from None
+    else:
+        why = _identity_problem(data)
+        if not why:
+            return str(data["device_id"]), bytes.fromhex(data["secret"])
+    raise HeardError(
+        f"the flash folder's identity file {path} is damaged: {why}",
+        hint=f"give a new --flash folder, or delete {path} to give this emulated device a "
+        "new id and secret")
+
+
+def _identity_problem(data: object) -> str:
+    """What keeps ``data`` (a parsed identity.json) from being an identity; '' if nothing."""
+    if not isinstance(data, dict):
+        return "it is not a JSON object"
+    for key in ("device_id", "secret"):
+        if key not in data:
+            return f'it has no "{key}"'
+    device_id, secret = data["device_id"], data["secret"]
+    try:
+        check_device_id(device_id)
+    except (HeardError, TypeError):
+        return f"its device id {device_id!r} is not usable"
+    try:
+        size = len(bytes.fromhex(secret))
+    except (TypeError, ValueError):
+        return "the secret is not hex digits"
+    if size != SECRET_SIZE:
+        return f"the secret is not {SECRET_SIZE} bytes but {size}"
+    return ""
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError's reason without its errno and file name ('Permission denied')."""
+    return exc.strerror or str(exc)
 
 
 class Emulator:
@@ -135,7 +216,7 @@ class Emulator:
         for wav in self.wavs:
             if not wav.is_file():
                 raise HeardError(f"{wav}: no such WAV file")
-        self.flash.mkdir(parents=True, exist_ok=True)
+        check_flash(self.flash)
         self.modules = compiled_firmware(firmware_dir())
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
