@@ -163,17 +163,27 @@ def test_an_exception_in_the_loop_is_logged_and_the_loop_goes_on(device_wavs: li
     assert any(c["seq"] > errors[0]["seq"] for c in conversations(recs))
 
 
-def test_a_corrupt_data_area_is_formatted_not_a_dead_end(device_wavs: list[Path],
-                                                         tmp_path: Path) -> None:
+def test_a_damaged_log_state_is_rebuilt_and_no_record_lost(device_wavs: list[Path],
+                                                           tmp_path: Path) -> None:
     flash = tmp_path / "flash"
     run_to_end([device_wavs[0]], flash)
     old = flash_records(flash)
     (flash / "data" / "state.json").write_bytes(b"\x00garbage{")
     run_to_end([device_wavs[0]], flash)
     recs = flash_records(flash)
+    assert recs[:len(old)] == old  # every record kept, with its number
+    rebuilt = events(recs, "log_rebuilt")
+    assert len(rebuilt) == 1 and rebuilt[0]["text"].startswith("state: ")
+    assert (rebuilt[0]["a"], rebuilt[0]["b"]) == (old[0]["seq"], old[-1]["seq"] + 1)
+    assert conversations(recs[len(old):]) and not events(recs, "data_reset")
+    # With no record to rebuild it from, an unreadable area is formatted, and says so.
+    for segment in (flash / "data").glob("seg-*.log"):
+        segment.unlink()
+    (flash / "data" / "state.json").write_bytes(b"[]")
+    run_to_end([device_wavs[0]], flash)
+    recs = flash_records(flash)
     assert recs[0]["name"] == "data_reset" and "LogCorrupt" in recs[0]["text"]
-    assert events(recs, "boot") and conversations(recs)
-    assert recs[0]["seq"] == 1 and len(recs) >= len(old)
+    assert recs[0]["seq"] == 1 and events(recs, "boot") and conversations(recs)
 
 
 def test_a_config_from_older_firmware_keeps_what_this_firmware_knows(

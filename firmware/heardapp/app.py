@@ -91,6 +91,9 @@ class App:
             log = RecordLog(self.hw.mount_data(), self.hw.free_bytes,
                             write_chunk=self.hw.write_chunk)
             log.open()
+            if log.rebuilt:
+                self.queue_event(record.EVENT_LOG_REBUILT, log.first_seq, log.next_seq,
+                                 text=log.rebuilt[:64])
             return log, log.cut_bytes
         except (LogCorrupt, OSError, ValueError) as exc:
             reason = "{}: {}".format(type(exc).__name__, exc)

@@ -39,11 +39,14 @@ EVENT_AUDIO_GAP = const(7)  # a: ms of audio lost outside a conversation
 EVENT_RECORDS_DROPPED = const(8)  # a: records not written since the last such event
 EVENT_EMPLOYEE_ONLY = const(9)  # a: talk ms, b: duration ms (employee talk, no customer)
 EVENT_DATA_RESET = const(10)  # the data area was unreadable and was formatted; text: why
+EVENT_LOG_REBUILT = const(11)  # the log's state was lost and rebuilt from its records:
+# a: oldest seq kept, b: next seq; text: why. Records are kept; dropped counts start over.
 EVENT_NAMES = {
     EVENT_BOOT: "boot", EVENT_CLOCK_SET: "clock_set", EVENT_CONFIG_CHANGED: "config_changed",
     EVENT_MUTE_ON: "mute_on", EVENT_MUTE_OFF: "mute_off", EVENT_ERROR: "error",
     EVENT_AUDIO_GAP: "audio_gap", EVENT_RECORDS_DROPPED: "records_dropped",
     EVENT_EMPLOYEE_ONLY: "employee_only", EVENT_DATA_RESET: "data_reset",
+    EVENT_LOG_REBUILT: "log_rebuilt",
 }
 
 # Reset causes in boot events (the ESP32 layer maps machine.reset_cause() onto these).

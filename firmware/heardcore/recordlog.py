@@ -2,8 +2,15 @@
 
 Layout (docs/protocol.md, "On flash"): ``seg-NNNNNNNNNN.log`` named by its first seq,
 ``state.json`` (log id, acked, dropped counters) replaced whole via ``state.tmp``. Records
-in a segment are consecutive, so its last seq is the next segment's first minus one (or
-``next_seq - 1`` for the newest). Runs on MicroPython and CPython.
+in a segment are in seq order,
+so its last seq is the next segment's first minus one (or ``next_seq - 1`` for the newest).
+
+Damage never costs more than the damaged bytes: a record that fails its check is skipped
+and reading goes on at the next intact record (found by its magic, CRC and seq), so only
+the damaged record is missing, which the host sees as a gap. A lost or unreadable
+``state.json`` is rebuilt from the segments (``rebuilt`` says why): a new log id (the host
+fetches that log from its start and drops what it has by boot id and seq), everything
+before the oldest segment taken as acknowledged. Runs on MicroPython and CPython.
 """
 
 import json
@@ -35,6 +42,30 @@ def _next_record(f, seq):
     return None
 
 
+def _next_intact(f, seq, end):
+    """(record, its seq) of the next intact record in ``f`` numbered ``seq`` up to
+    ``end`` (exclusive); (None, seq) if there is none. Damaged bytes before it are skipped."""
+    pos = f.tell()
+    rec = _next_record(f, seq)
+    if rec is not None:
+        return rec, seq
+    f.seek(pos)
+    rest = f.read()  # damage is rare: search the rest of this segment (a few KB at most)
+    i = 0
+    while True:
+        i = rest.find(record.MAGIC, i)
+        if i < 0:
+            return None, seq
+        try:
+            n, found = record.check(rest, i)
+            if seq <= found < end:
+                f.seek(pos + i + n)
+                return bytes(rest[i:i + n]), found
+        except record.RecordError:
+            pass
+        i += 1
+
+
 class RecordLog:
     def __init__(self, root, free_bytes, segment_bytes=4096, reserve_bytes=8192,
                  write_chunk=0):
@@ -44,6 +75,7 @@ class RecordLog:
         self.reserve_bytes = reserve_bytes
         self.write_chunk = write_chunk
         self.log_id = self.acked = self.dropped = self.dropped_logged = self.cut_bytes = 0
+        self.rebuilt = ""  # why open() rebuilt the state from the segments ("": it did not)
         self.next_seq = 1
         self._segs = []  # first seqs, oldest first
         self._size = None  # bytes in the newest segment; None: the next append starts one
@@ -71,8 +103,9 @@ class RecordLog:
         os.rename(tmp, self._path("state.json"))
 
     def open(self):
-        """Load the state, cut a torn tail off the newest segment; returns ``cut_bytes``.
-        LogCorrupt: state unreadable, or missing while segments exist."""
+        """Load the state (rebuilt from the segments if it is lost or unreadable), cut a
+        torn tail off the newest segment; returns ``cut_bytes``. LogCorrupt: the state is
+        unreadable and there are no segments to rebuild it from."""
         segs = self._segs = []
         for name in os.listdir(self.root):
             if len(name) == 18 and name[:4] == "seg-" and name[14:] == ".log":
@@ -83,24 +116,26 @@ class RecordLog:
             elif name[-4:] == ".tmp":
                 os.remove(self._path(name))
         segs.sort()
+        self.rebuilt = ""
         try:
-            f = open(self._path("state.json"), "rb")
+            values = self._load_state()
+        except LogCorrupt as exc:
+            if not segs:
+                raise
+            # The records are intact: keep them. Everything before the oldest segment was
+            # acknowledged (segments go only when acknowledged); the dropped counts are lost.
+            self.rebuilt = str(exc)
+            values = [self._random_id(0), segs[0] - 1, 0, 0]
         except OSError:
             if segs:
-                raise LogCorrupt("segments without state") from None
-            self._new_log()
-            return 0
-        with f:
-            data = f.read()
-        try:
-            state = json.loads(data)
-            values = [state[k] for k in _KEYS]
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise LogCorrupt("state: {!r}".format(exc)) from None
-        for v in values:
-            if type(v) is not int or v < 0:
-                raise LogCorrupt("state: bad value {!r}".format(v))
+                self.rebuilt = "segments without state"
+                values = [self._random_id(0), segs[0] - 1, 0, 0]
+            else:
+                self._new_log()
+                return 0
         self.log_id, self.acked, self.dropped, self.dropped_logged = values
+        if self.rebuilt:
+            self._save()
         self.cut_bytes = good = last = 0
         # A newest segment with nothing intact goes and the one before is checked: it may
         # end in part of a record whose write failed (see append).
@@ -113,18 +148,33 @@ class RecordLog:
         self._drop_acked()
         return self.cut_bytes
 
+    def _load_state(self):
+        with open(self._path("state.json"), "rb") as f:
+            data = f.read()
+        try:
+            state = json.loads(data)
+            values = [state[k] for k in _KEYS]
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise LogCorrupt("state: {!r}".format(exc)) from None
+        for v in values:
+            if type(v) is not int or v < 0:
+                raise LogCorrupt("state: bad value {!r}".format(v))
+        return values
+
     def _repair(self, first):
-        """(bytes kept, last seq) of segment ``first``, cut after its last good record."""
+        """(bytes kept, last seq) of segment ``first``, cut after its last intact record
+        (a damaged one before it is skipped, not cut)."""
         path = self._seg(first)
         good = 0
         seq = first
+        bound = first + self.segment_bytes  # more records than a segment can hold
         with open(path, "rb") as f:
             while True:
-                rec = _next_record(f, seq)
+                rec, found = _next_intact(f, seq, bound)
                 if rec is None:
                     break
-                good += len(rec)
-                seq += 1
+                good = f.tell()
+                seq = found + 1
             size = f.seek(0, 2)
             if 0 < good < size:  # no truncate() on MicroPython: copy, then rename
                 f.seek(0)
@@ -138,10 +188,15 @@ class RecordLog:
             os.rename(self._path("seg.tmp"), path)
         return good, seq - 1
 
+    @staticmethod
+    def _random_id(old):
+        new = old
+        while new == old or not new:
+            new = struct.unpack("<I", os.urandom(4))[0]
+        return new
+
     def _new_log(self):
-        old = self.log_id
-        while self.log_id == old:
-            self.log_id = struct.unpack("<I", os.urandom(4))[0]
+        self.log_id = self._random_id(self.log_id)
         self.acked = self.dropped = self.dropped_logged = self.cut_bytes = 0
         self.next_seq = 1
         self._segs = []
@@ -211,7 +266,7 @@ class RecordLog:
 
     def read(self, from_seq, max_bytes):
         """(records from ``from_seq`` on, seq to ask for next): ``max_bytes`` at most,
-        but one record at least. A bad record skips the rest of its segment."""
+        but one record at least. A damaged record is skipped (its seq is missing)."""
         pos = max(from_seq, self.first_seq)
         out = []  # type: list[bytes]
         total = 0
@@ -224,7 +279,7 @@ class RecordLog:
             seq = segs[i]
             with open(self._seg(seq), "rb") as f:
                 while seq < end:
-                    rec = _next_record(f, seq)
+                    rec, seq = _next_intact(f, seq, end)
                     if rec is None:
                         break
                     if seq >= pos:

@@ -161,7 +161,7 @@ def test_garbage_after_the_tail_is_cut(root):
     flipped = bytearray(_rec(3))
     flipped[20] ^= 1
     for junk in (os.urandom(30), b"hR\x01\x02\xff\xff" + bytes(20), b"\xff" * 200, _rec(2),
-                 _rec(4), bytes(flipped), bytes(60)):
+                 bytes(flipped), bytes(60), bytes(flipped) + _rec(2)):
         _store(root + "/seg-0000000001.log", recs[0] + recs[1] + junk)
         log = _open(root)
         assert (log.cut_bytes, log.next_seq) == (len(junk), 3)
@@ -169,7 +169,7 @@ def test_garbage_after_the_tail_is_cut(root):
 
 
 @_with_dir
-def test_corrupt_record_skips_the_rest_of_its_segment(root):
+def test_a_damaged_record_costs_only_itself(root):
     log = _open(root)
     recs = _fill(log, 12)  # segments 1, 5, 9
     n = len(recs[0])
@@ -178,14 +178,32 @@ def test_corrupt_record_skips_the_rest_of_its_segment(root):
         data = bytearray(_load(path))
         data[at] ^= 0x40
         _store(path, bytes(data))
-    assert _read_all(log) == ([recs[0]] + recs[4:10], 13)
-    assert log.read(1, n) == ([recs[0]], 5)  # resume moves past the unreadable ones
-    assert log.read(2, 2 * n) == (recs[4:6], 7)
-    assert log.read(11, n) == ([], 13)
-    log = _open(root)  # only the newest segment is checked at boot
-    assert (log.cut_bytes, log.next_seq) == (2 * n, 11)
-    assert os.stat(root + "/seg-0000000001.log")[6] == 4 * n
-    assert _read_all(log) == ([recs[0]] + recs[4:10], 11)
+    kept = [recs[0]] + recs[2:10] + [recs[11]]
+    assert _read_all(log) == (kept, 13)
+    assert log.read(1, n) == ([recs[0]], 3)  # the next to ask for is past the damaged one
+    assert log.read(2, n) == ([recs[2]], 4)
+    assert log.read(11, n) == ([recs[11]], 13)
+    log = _open(root)  # at boot the newest segment is read past the damage, not cut
+    assert (log.cut_bytes, log.next_seq) == (0, 13)
+    assert _read_all(log) == (kept, 13)
+    # A damaged length field: the next intact record is found by its magic and seq.
+    path = root + "/seg-0000000005.log"
+    data = bytearray(_load(path))
+    data[4:6] = b"\x09\x00"  # record 5 claims 9 bytes
+    _store(path, bytes(data))
+    assert _read_all(_open(root)) == ([recs[0]] + recs[2:4] + recs[5:10] + [recs[11]], 13)
+
+
+@_with_dir
+def test_an_intact_later_record_after_damage_at_the_tail_is_kept(root):
+    recs = _fill(_open(root), 2)
+    flipped = bytearray(_rec(3))
+    flipped[20] ^= 1
+    later = _rec(4)
+    _store(root + "/seg-0000000001.log", recs[0] + recs[1] + bytes(flipped) + later)
+    log = _open(root)
+    assert (log.cut_bytes, log.next_seq) == (0, 5)
+    assert _read_all(log) == (recs + [later], 5)
 
 
 @_with_dir
@@ -236,19 +254,31 @@ def test_full_area_drops_records_and_never_deletes_unacknowledged_ones(root):
 
 
 @_with_dir
-def test_corrupt_state_raises_and_format_recovers(root):
+def test_a_lost_or_unreadable_state_is_rebuilt_from_the_segments(root):
     log = _open(root)
-    _fill(log, 3)
+    recs = _fill(log, 12)  # segments 1, 5, 9
+    log.ack(4)  # segment 1 goes
     tail = b', "acked": 0, "dropped": 0, "dropped_logged": 0}'
-    for bad in (b"", b"\xff\xfe{", b'{"log": 1', b"[]", b"7", b'{"log": 1}',
+    for bad in (None, b"", b"\xff\xfe{", b'{"log": 1', b"[]", b"7", b'{"log": 1}',
                 b'{"log": "a"' + tail, b'{"log": -1' + tail, b'{"log": true' + tail):
-        _store(root + "/state.json", bad)
-        assert _raises(LogCorrupt, _open, root), bad
-    os.remove(root + "/state.json")
-    assert _raises(LogCorrupt, _open, root)  # segments without state
+        if bad is None:
+            os.remove(root + "/state.json")
+        else:
+            _store(root + "/state.json", bad)
+        again = _open(root)
+        assert again.rebuilt, bad
+        assert again.log_id not in (0, log.log_id), bad  # a new log: the host refetches it
+        assert (again.acked, again.first_seq, again.next_seq) == (4, 5, 13), bad
+        assert _read_all(again) == (recs[4:], 13), bad
+        assert _open(root).rebuilt == ""  # rebuilt once, saved
+    # Without a segment to rebuild from, an unreadable state is for the app to format.
+    for name in _segs(root):
+        os.remove(root + "/" + name)
+    _store(root + "/state.json", b"[]")
+    assert _raises(LogCorrupt, _open, root)
     fresh = RecordLog(root, _plenty)
     fresh.format("state unreadable")
-    assert fresh.log_id != log.log_id and os.listdir(root) == ["state.json"]
+    assert os.listdir(root) == ["state.json"]
     assert (fresh.next_seq, fresh.first_seq, fresh.acked, fresh.dropped) == (1, 1, 0, 0)
     again = _open(root)
     assert again.log_id == fresh.log_id and again.next_seq == 1
