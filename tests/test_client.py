@@ -347,6 +347,17 @@ def test_gives_up_after_retries(device: FakeDevice, port: Any):
     assert device.commands().count("bye") == 3
 
 
+def test_a_link_that_damages_every_answer_is_not_called_the_wrong_port(device: FakeDevice,
+                                                                       port: Any):
+    device.faults = [("hello", "corrupt")] * 3
+    texts: list[str] = []
+    with pytest.raises(HeardError) as info:
+        client_for(port, texts, retries=2).hello()
+    assert "damaged every answer to hello (3 damaged frames)" in str(info.value)
+    assert "not a heard device" not in str(info.value) and "cable" in (info.value.hint or "")
+    assert texts == []  # the damaged JSON is not shown as if the device had said it
+
+
 def test_not_a_heard_device():
     repl = FakeDevice(repl=True)
     p = link.open_port(repl.path)

@@ -146,6 +146,12 @@ class DeviceClient:
             raise HeardError(f"not a heard device on {self.name} (hello: {exc})",
                              hint=_NOT_HEARD_HINT) from exc
         except NotAnswering as exc:
+            if self.stats.corrupt:  # answers came, but damaged: the link, not the port
+                raise HeardError(
+                    f"the link to {self.name} damaged every answer to hello "
+                    f"({self.stats.corrupt} damaged frames)",
+                    hint="a flaky USB cable or port: try another cable or USB port, then "
+                    "run the command again (nothing is lost)") from exc
             raise HeardError(f"not a heard device on {self.name}: no answer to hello",
                              hint=_NOT_HEARD_HINT) from exc
         info = _hello_info(body, self.name)
@@ -307,7 +313,9 @@ class DeviceClient:
         try:
             k, r, body = wire.decode(chunk)
         except wire.FrameError:
-            if wire.looks_like_text(chunk):
+            # An answer's kind byte has the top bit set, which device text never starts
+            # with: a damaged answer (hello's is mostly JSON) is not shown as text.
+            if chunk[:1] < b"\x80" and wire.looks_like_text(chunk):
                 self._text(chunk)
             else:
                 self.stats.corrupt += 1
