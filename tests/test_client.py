@@ -455,6 +455,11 @@ def test_pty_port_is_exclusive(device: FakeDevice, port: Any):
     assert "close the other program" in (info.value.hint or "")
 
 
+def test_empty_port_name():
+    with pytest.raises(HeardError, match=r"no serial port given \(--port is empty\)"):
+        link.open_port("  ")
+
+
 def test_missing_port():
     with pytest.raises(HeardError, match="no serial port /dev/heard-none"):
         link.open_port("/dev/heard-none")

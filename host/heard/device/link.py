@@ -75,6 +75,8 @@ def open_port(
     """Open a port (a device path such as /dev/ttyUSB0, COM3 or a pty, or a pyserial URL
     such as ``socket://host:port``, ``rfc2217://host:port``, ``loop://``) with DTR and RTS
     low from the start, so the ESP32 is not reset. Returns the pyserial object."""
+    if not name_or_url.strip():
+        raise HeardError("no serial port given (--port is empty)", hint=_ports_hint())
     try:
         port = serial.serial_for_url(name_or_url, baudrate=baudrate, timeout=timeout,
                                      write_timeout=2.0, do_not_open=True)
