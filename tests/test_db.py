@@ -102,8 +102,8 @@ def test_newer_schema_is_refused(tmp_path: Path):
     conn.execute("UPDATE schema_version SET version = 99")
     conn.commit()
     conn.close()
-    with pytest.raises(HeardError, match=r"newer heard \(schema 99\); this heard knows up to 2"
-                       ) as info:
+    with pytest.raises(HeardError, match=r"newer heard \(schema 99\); this heard knows up to "
+                       rf"{len(MIGRATIONS)}") as info:
         Database.open(path)
     assert info.value.hint == "upgrade heard"
 
@@ -257,3 +257,63 @@ def test_note_sync(db: Database):
     device = db.device(DEV)
     assert device is not None
     assert (device["firmware"], device["last_sync"], device["secret"]) == ("0.1.0", 123.0, None)
+
+
+# --- what was lost ---------------------------------------------------------------------------
+
+
+def gap_rows(db: Database) -> list[tuple[str, str, int, int]]:
+    return db.conn.execute("SELECT device_id, log_id, first_seq, last_seq FROM gaps "
+                           "ORDER BY device_id, log_id, first_seq").fetchall()
+
+
+def test_gaps_are_kept_with_the_records_and_merged(db: Database, monkeypatch):
+    monkeypatch.setattr("heard.db.time.time", lambda: 1000.0)
+    db.store_records(DEV, LOG, [conversation(4)], next_seq=10, gaps=[(1, 3), (5, 9)])
+    monkeypatch.setattr("heard.db.time.time", lambda: 2000.0)
+    # A gap that goes on in the next batch is one gap; found again, it is not counted twice.
+    db.store_records(DEV, LOG, [conversation(15)], next_seq=16, gaps=[(10, 14)])
+    db.store_records(DEV, LOG, [], gaps=[(6, 12), (2, 2)])
+    db.store_records(DEV, "other-log", [], gaps=[(5, 5)])
+    db.store_records("heard-0002", LOG, [], gaps=[(5, 6)])
+    assert gap_rows(db) == [(DEV, LOG, 1, 3), (DEV, LOG, 5, 14), (DEV, "other-log", 5, 5),
+                            ("heard-0002", LOG, 5, 6)]
+    found = dict(db.conn.execute(
+        "SELECT first_seq, found_at FROM gaps WHERE device_id = ? AND log_id = ?", (DEV, LOG)))
+    assert found == {1: 1000.0, 5: 1000.0}  # when it was first found
+
+
+def test_a_gap_goes_with_its_transaction(db: Database):
+    with pytest.raises(sqlite3.IntegrityError), db.transaction() as c:
+        db.store_records(DEV, LOG, [conversation(5)], next_seq=6, gaps=[(1, 4)])
+        c.execute("INSERT INTO cursors (device_id, log_id, next_seq) VALUES (?, ?, 1)",
+                  (DEV, LOG))  # fails: the whole transaction goes
+    assert gap_rows(db) == [] and db.cursor(DEV, LOG) is None
+
+
+def test_new_records_that_say_something_was_lost(db: Database):
+    reset = bytes(record.event(1, BOOT, 5, 0, record.EVENT_DATA_RESET, 0, 0,
+                               "LogCorrupt: state: bad value"))
+    cut = bytes(record.event(2, BOOT, 9, 0, record.EVENT_BOOT, 6, 37, "0.2.0"))
+    first = db.store_records(DEV, LOG, [reset, cut, event(3), conversation(4)])
+    assert first.data_resets == ["LogCorrupt: state: bad value"] and first.bytes_cut == [37]
+    again = db.store_records(DEV, LOG, [reset, cut])  # duplicates say nothing new
+    assert again.data_resets == [] and again.bytes_cut == [] and again.duplicates == 2
+
+
+def test_dropped_counter_is_remembered_per_log(db: Database):
+    assert db.note_dropped(DEV, LOG, 4) == 0  # never seen
+    assert db.note_dropped(DEV, LOG, 6) == 4
+    assert db.note_dropped(DEV, LOG, 6) == 6
+    assert db.note_dropped(DEV, "new-log", 1) == 0  # a formatted log counts from 0 again
+    assert db.note_dropped("heard-0002", LOG, 0) == 0
+
+
+def test_schema_2_database_gets_the_loss_tables(tmp_path: Path):
+    path = tmp_path / "heard.db"
+    with Database.open(path, migrations=MIGRATIONS[:2]) as old:
+        old.store_records(DEV, LOG, [conversation(1)], next_seq=2)
+    with Database.open(path) as new:
+        assert new.counts().conversations == 1 and new.cursor(DEV, LOG) == 2
+        new.store_records(DEV, LOG, [], gaps=[(2, 3)])
+        assert gap_rows(new) == [(DEV, LOG, 2, 3)] and new.note_dropped(DEV, LOG, 1) == 0

@@ -324,3 +324,137 @@ def test_emulate_refuses_another_id_for_a_provisioned_flash_folder(
 def _conversation_start_ms(wav: Path) -> int:
     truth = json.loads(wav.with_suffix(".truth.json").read_text())
     return int(truth["conversations"][0]["start"] * 1000)
+
+
+# --- what was lost: sync warns once, the database keeps it, the report says it --------------
+
+
+def _sync(capsys: pytest.CaptureFixture[str], port: str, db: Path,
+          *extra: str) -> tuple[str, str]:
+    assert main(["sync", "--port", port, "--db", str(db), *extra]) == 0
+    out = capsys.readouterr()
+    return out.out, out.err
+
+
+def test_sync_warns_once_about_what_was_lost_and_the_report_keeps_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_client import BOOT, DEVICE, SECRET, FakeDevice
+    from test_client import conversation as conv
+
+    recs = {seq: conv(seq) for seq in range(1, 21)}
+    recs[3] = bytes(record.event(3, BOOT, 500, 0, record.EVENT_DATA_RESET, 0, 0,
+                                 "LogCorrupt: state: bad value"))
+    recs[4] = bytes(record.event(4, BOOT, 600, 0, record.EVENT_BOOT, 6, 40, "0.2.0"))
+    del recs[10], recs[11]  # found damaged on flash: the device skips them
+    device = FakeDevice(recs, next_seq=21, dropped=2)
+    path = tmp_path / "heard.db"
+    with Database.open(path) as db:
+        db.set_secret(DEVICE, SECRET)
+    try:
+        out, err = _sync(capsys, device.path, path)
+        assert "gaps (records lost): seq 10-11" in out
+        warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+        assert warnings == [
+            (f"warning: {DEVICE} lost 2 records before this computer got them (seq 10-11): "
+             "they were no longer on the device or were damaged there"),
+            (f"warning: {DEVICE} wiped its record log (LogCorrupt: state: bad value): records "
+             "it had not yet synced are lost"),
+            (f"warning: {DEVICE} cut 40 bytes of a damaged record log when it started (most "
+             "likely power was lost while it was writing): at least the record being written "
+             "then is lost"),
+            (f"warning: {DEVICE} dropped 2 records (conversations or events) since the last "
+             "sync because its data area was full (2 in all): sync it more often")]
+        # Right after: nothing new was lost, so nothing is said again.
+        out, err = _sync(capsys, device.path, path)
+        assert "gaps (records lost): none" in out and "warning" not in err
+        device.dropped = 5  # the counter in hello is cumulative: only the growth is news
+        _, err = _sync(capsys, device.path, path)
+        assert err.count("warning") == 1
+        assert "dropped 3 records (conversations or events) since the last sync" in err
+        assert "(5 in all)" in err
+        device.log, device.records = "log-2", {1: conv(1, boot=77)}  # a formatted log
+        device.first, device.next_seq, device.acked, device.dropped = 1, 2, 0, 1
+        _, err = _sync(capsys, device.path, path)
+        assert f"warning: {DEVICE} dropped 1 record (conversations or events)" in err
+    finally:
+        device.close()
+    with Database.open(path) as db:
+        assert db.conn.execute("SELECT device_id, log_id, first_seq, last_seq FROM gaps"
+                               ).fetchall() == [(DEVICE, "log-1", 10, 11)]
+    assert main(["report", "--db", str(path), "--json"]) == 0
+    quality = json.loads(capsys.readouterr().out)["quality"]
+    assert (quality["records_missing"], quality["data_resets"], quality["bytes_cut"]) == (
+        2, 1, 40)
+    assert [x["kind"] for x in quality["losses"]] == ["data_reset", "bytes_cut", "gap"]
+    assert main(["report", "--db", str(path)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "nothing was lost" not in text
+    assert "2 records never reached this computer" in text and ": 2, seq 10-11, found" in text
+    assert "A device's record log was wiped once" in text and "LogCorrupt" in text
+    assert "40 bytes of a damaged record log were cut" in text
+
+
+def test_a_gap_with_nothing_after_it_is_kept_once(tmp_path: Path) -> None:
+    from test_client import DEVICE, SECRET, FakeDevice
+
+    device = FakeDevice({}, first=9, next_seq=9)  # 3..8 left the device unsynced
+    try:
+        with Database.open(tmp_path / "heard.db") as db, \
+                open_port(device.path) as port:
+            db.set_secret(DEVICE, SECRET)
+            db.set_cursor(DEVICE, "log-1", 3)
+            first = sync_device(port, db, timeout=0.3)
+            second = sync_device(port, db, timeout=0.3)
+            kept = db.conn.execute("SELECT first_seq, last_seq FROM gaps").fetchall()
+            cursor = db.cursor(DEVICE, "log-1")
+    finally:
+        device.close()
+    assert first.gaps == [(3, 8)] and second.gaps == [] and kept == [(3, 8)] and cursor == 9
+
+
+def test_bytes_cut_from_a_torn_log_are_a_warning(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    flash = tmp_path / "flash"
+    device_id, secret = provision(flash)
+    booted = Emulator([], flash, fast=True, exit_when_done=True, tail_ms=0)
+    with booted:
+        assert booted.wait(30) == 0, booted.debug_lines[-5:]
+    newest = max((flash / "data").glob("seg-*.log"))
+    torn = bytes(record.event(len(flash_records(flash)) + 1, 7, 1, 0, record.EVENT_ERROR,
+                              text="cut short"))[:30]
+    with newest.open("ab") as f:  # power lost in the middle of writing a record
+        f.write(torn)
+    with Emulator([], flash) as emu:
+        assert wait_for(lambda: emu.written(), 10), emu.debug_lines[-5:]
+        _, err = _sync(capsys, emu.port, tmp_path / "heard.db", "--secret-hex", secret.hex())
+    assert f"warning: {device_id} cut 30 bytes of a damaged record log when it started" in err
+    assert main(["report", "--db", str(tmp_path / "heard.db"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["quality"]["bytes_cut"] == 30
+
+
+def test_a_rebuilt_log_state_syncs_every_record_once(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # The device's state.json is damaged after a first sync and more records: the state is
+    # rebuilt under a new log id, the host fetches that log from its start and keeps each
+    # record once, and says what happened without calling it a loss.
+    flash, db = tmp_path / "flash", tmp_path / "heard.db"
+    device_id, secret = provision(flash)
+    booted = Emulator([], flash, fast=True, exit_when_done=True, tail_ms=0)
+    with booted:
+        assert booted.wait(30) == 0, booted.debug_lines[-5:]
+    with Emulator([], flash) as emu:
+        assert wait_for(lambda: emu.written(), 10), emu.debug_lines[-5:]
+        _sync(capsys, emu.port, db, "--secret-hex", secret.hex())
+    (flash / "data" / "state.json").write_bytes(b"{damaged")
+    with Emulator([], flash) as emu:
+        assert wait_for(lambda: emu.written(), 10), emu.debug_lines[-5:]
+        _, err = _sync(capsys, emu.port, db)
+        on_flash = flash_records(flash)  # what the device held when it was synced
+    assert f"note: {device_id} found its record log's bookkeeping damaged" in err
+    assert "warning" not in err
+    with Database.open(db) as d:
+        stored = d.conn.execute("SELECT boot_id, seq FROM records").fetchall()
+    assert len(stored) == len(set(stored))  # nothing twice
+    # Nothing missing (a clock_set the sync itself caused is written after it).
+    fetched = max(seq for _, seq in stored)
+    assert {(r["boot_id"], r["seq"]) for r in on_flash if r["seq"] <= fetched} <= set(stored)

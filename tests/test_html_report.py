@@ -150,7 +150,8 @@ def test_page_has_every_part(page: str):
     assert re.search(r"Lane 3&#x27;s employee talk share rose from 5\d% to 6\d%", page)
     assert "Customers were interrupted in" in page
     assert "Not synced for 7 days or more: Counter 4" in page
-    assert "6 conversations were lost because a device&#x27;s memory was full" in page
+    assert ("6 records (conversations or events) were lost because a device&#x27;s memory "
+            "was full") in page
 
 
 def test_page_is_self_contained(page: str):
@@ -195,6 +196,24 @@ def test_one_lane_one_day(tmp_path: Path):
         assert f'<figure id="{key}">' in text
     assert '<figure id="lanes">' not in text and '<figure id="employees">' not in text
     assert "Customers interrupted</div><div class=\"value\">1 of 3" in text
+
+
+def test_losses_and_conversations_of_unknown_time_are_on_the_page(tmp_path: Path):
+    with Database.open(tmp_path / "u.db") as db:
+        db.conn.execute("INSERT INTO devices (device_id, name, store, lane, last_sync) "
+                        "VALUES ('heard-7', 'Front', 'Main St', 'Lane 1', ?)", (END - DAY,))
+        _insert(db, "heard-7", [dict(employee_ms=1000, customer_ms=1000)] * 2,
+                np.array([None, None], dtype=object))  # the device clock was never set
+        db.conn.execute("INSERT INTO gaps VALUES ('heard-7', 'log', 5, 7, ?)", (END - DAY,))
+    text = render_html(build(tmp_path / "u.db"))
+    assert "There is no data yet" not in text
+    assert "2 conversations have reached this computer, but none can be placed" in text
+    assert "2 conversations have no known time" in text and "sets its clock" in text
+    assert "<th>Records missing at sync</th>" in text and "<td>3</td>" in text
+    assert ("3 records never reached this computer: a sync found them missing, gone from the "
+            "device before it was synced or damaged on it: Front (Main St · Lane 1): 3, "
+            "seq 5-7, found on Sun 22 Nov 2026 at 00:00.") in text
+    assert "nothing was lost" not in text
 
 
 def test_patience_histogram_in_the_model(tmp_path: Path):

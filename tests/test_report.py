@@ -437,6 +437,78 @@ def test_quality_counts(db: Database):
         "never"]
 
 
+def event_row(db: Database, dev: str, seq: int, when: float | None, name: str, code: int,
+              a: int = 0, b: int = 0, text: str = "") -> None:
+    db.conn.execute(
+        "INSERT INTO events (device_id, boot_id, seq, time_utc, time_source, uptime_ms, "
+        "clock_s, name, code, a, b, text) VALUES (?, 1, ?, ?, NULL, 0, 0, ?, ?, ?, ?, ?)",
+        (dev, seq, when, name, code, a, b, text))
+
+
+def test_what_was_lost_is_reported_per_device_with_its_time(db: Database):
+    from heard.report.callouts import quality_notes
+
+    now = MON + 30 * DAY
+    device(db, "a", "S", "Lane 1", last_sync=now - DAY, name="Front")
+    device(db, "b", "S", "Lane 2", last_sync=now - DAY)
+    conv(db, "a", MON + 3600)
+    conv(db, "b", MON + 3600)
+    event_row(db, "a", 100, MON + 2 * DAY + 9 * 3600, "boot", 1, a=1)  # cut nothing
+    assert "Every device synced within 7 days; nothing was lost." in quality_notes(
+        report(db, since="2026-11-01", now=now).quality)
+    event_row(db, "a", 101, MON + 2 * DAY + 9 * 3600, "data_reset", 10,
+              text="LogCorrupt: state: bad value")
+    event_row(db, "b", 102, MON + 3 * DAY, "boot", 1, a=1, b=45)
+    event_row(db, "b", 103, MON - 40 * DAY, "boot", 1, a=1, b=99)  # before --since
+    db.conn.execute("INSERT INTO gaps VALUES ('b', 'log', 5, 14, ?)", (MON + 4 * DAY,))
+    db.conn.execute("INSERT INTO gaps VALUES ('a', 'log', 2, 2, ?)", (MON - 40 * DAY,))
+    r = report(db, since="2026-11-01", now=now)
+    q = r.quality
+    assert (q.records_missing, q.data_resets, q.bytes_cut, q.records_dropped) == (10, 1, 45, 0)
+    by_id = {d.device_id: d for d in q.devices}
+    assert (by_id["a"].data_resets, by_id["a"].records_missing, by_id["a"].bytes_cut) == (
+        1, 0, 0)
+    assert (by_id["b"].data_resets, by_id["b"].records_missing, by_id["b"].bytes_cut) == (
+        0, 10, 45)
+    assert [(x.device_id, x.kind, x.time, x.count, x.detail) for x in q.losses] == [
+        ("a", "data_reset", MON + 2 * DAY + 9 * 3600, 0, "LogCorrupt: state: bad value"),
+        ("b", "bytes_cut", MON + 3 * DAY, 45, ""),
+        ("b", "gap", MON + 4 * DAY, 10, "seq 5-14")]
+    text = " ".join(quality_notes(q))
+    assert "nothing was lost" not in text and "Every device synced within 7 days." in text
+    assert ("10 records never reached this computer: a sync found them missing, gone from the "
+            "device before it was synced or damaged on it: b (S · Lane 2): 10, seq 5-14, "
+            "found on Fri 6 Nov 2026 at 00:00.") in text
+    assert ("A device's record log was wiped once because the device could not read it, "
+            "losing every record not yet synced (how many is not known): Front (S · Lane 1) "
+            "on Wed 4 Nov 2026 at 09:00 (LogCorrupt: state: bad value).") in text
+    assert ("45 bytes of a damaged record log were cut when a device started (most likely "
+            "power was lost while it was writing), losing at least the record being written "
+            "then: b (S · Lane 2): 45 bytes on Thu 5 Nov 2026 at 00:00.") in text
+    assert any(c.startswith("Records were lost: 10 records went missing before a sync; a "
+                            "device's record log was wiped once; 45 bytes") for c in r.callouts)
+    one = report(db, since="2026-11-01", lane="Lane 1", now=now).quality
+    assert (one.records_missing, one.data_resets, one.bytes_cut) == (0, 1, 0)
+    assert json.loads(r.to_json())["quality"]["losses"][2] == {
+        "device_id": "b", "kind": "gap", "time": MON + 4 * DAY, "count": 10,
+        "detail": "seq 5-14"}
+
+
+def test_records_dropped_are_not_all_called_conversations(db: Database):
+    from heard.report.callouts import quality_notes
+
+    device(db, "a", "S", "Lane 1", last_sync=MON + 29 * DAY)
+    conv(db, "a", MON + 3600)
+    event_row(db, "a", 100, MON + DAY, "records_dropped", 8, a=6, b=6)
+    r = report(db)
+    text = " ".join(quality_notes(r.quality))
+    assert ("6 records (conversations or events) were lost because a device's memory was "
+            "full: a (S · Lane 1): 6, counted on Tue 3 Nov 2026 at 00:00. Sync those devices "
+            "more often.") in text
+    assert "conversations were lost" not in text and "nothing was lost" not in text
+    assert any("could not store 6 records (conversations or events)" in c for c in r.callouts)
+
+
 def test_one_microphone_conversations_are_flagged(db: Database):
     device(db, "mono", "S", "Lane 1")
     device(db, "stereo", "S", "Lane 2")
@@ -539,6 +611,25 @@ def test_cli_empty_database_is_friendly(tmp_path: Path, capsys):
     assert code == 0 and "No conversations for all lanes, 2026-01-01 to today" in out
 
 
+def test_cli_conversations_with_no_known_time_are_not_no_conversations(tmp_path: Path,
+                                                                         capsys):
+    with Database.open(tmp_path / "h.db") as d:
+        device(d, "a", "S", "L", last_sync=time.time())
+        for _ in range(3):
+            conv(d, "a", None)  # the device clock was never set
+        event_row(d, "a", 100, None, "records_dropped", 8, a=4, b=4)
+    code, out, _ = run(capsys, "--db", str(tmp_path / "h.db"))
+    text = " ".join(out.split())
+    assert code == 0
+    assert "No conversations in" not in text and "Plug a heard device in" not in text
+    assert f"3 conversations are in {tmp_path / 'h.db'}, but none can be placed on a day" in text
+    assert "Data quality" in text
+    assert ("3 conversations have no known time: their device's clock was not set" in text
+            and "Sync the device (heard sync): this computer then sets its clock" in text)
+    assert "4 records (conversations or events) were lost" in text
+    assert "nothing was lost" not in text
+
+
 def test_cli_missing_database(tmp_path: Path, capsys):
     code, _, err = run(capsys, "--db", str(tmp_path / "none.db"))
     assert code == 1
@@ -624,7 +715,8 @@ def test_cli_html_calls_write_html(tmp_path: Path, capsys, monkeypatch):
 def test_old_heard_refuses_this_database(tmp_path: Path):
     path = tmp_path / "new.db"
     Database.open(path).close()
-    with pytest.raises(HeardError, match=r"newer heard \(schema 2\); this heard knows up to 1"):
+    with pytest.raises(HeardError, match=rf"newer heard \(schema {len(MIGRATIONS)}\); this heard "
+                       "knows up to 1"):
         Database.open(path, migrations=MIGRATIONS[:1])
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == len(MIGRATIONS)

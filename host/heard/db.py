@@ -5,6 +5,9 @@ form (``conversations``, ``events``), so a later heard can decode them again. Th
 is versioned: ``MIGRATIONS`` are applied in order, each in its own transaction, when a
 database is opened, and a database written by a newer heard is refused.
 
+What was lost is kept too: the records a sync found missing (``gaps``) and each device
+log's records-dropped counter as last seen (``device_logs``); events say the rest.
+
 Wall time of a record: its ``clock_s`` when the device clock was set (``'device'``), else
 the boot's clock offset seen by the host at a sync plus its uptime (``'inferred'``), else
 NULL.
@@ -16,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +102,29 @@ def _migration_2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V3 = (
+    # Records a sync found missing from a device's log (no longer on the device, or found
+    # corrupt there): lost for good, kept so that reports can say so.
+    """CREATE TABLE gaps (
+        device_id TEXT NOT NULL, log_id TEXT NOT NULL, first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL, found_at REAL NOT NULL, CHECK (last_seq >= first_seq),
+        PRIMARY KEY (device_id, log_id, first_seq))""",
+    # The records-dropped counter of each device log (hello's ``dropped``, cumulative) as
+    # the last sync saw it: a sync warns only when it grew.
+    """CREATE TABLE device_logs (
+        device_id TEXT NOT NULL, log_id TEXT NOT NULL, dropped INTEGER NOT NULL,
+        seen_at REAL NOT NULL, PRIMARY KEY (device_id, log_id))""",
+)
+
+
+def _migration_3(conn: sqlite3.Connection) -> None:
+    """What was lost: sync gaps, and the dropped counter last seen per device log."""
+    for statement in _V3:
+        conn.execute(statement)
+
+
 # Index i holds the step from schema i to schema i + 1. Append only; never edit a step.
-MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3)
 
 
 def default_path() -> Path:
@@ -118,6 +142,12 @@ class StoreResult:
     conversations: int = 0
     events: int = 0
     last_seq: int | None = None  # highest seq stored or already present
+    # Losses the new records report: why a data area was formatted (data_reset events),
+    # and bytes cut from a damaged log at a boot (boot events with ``b`` > 0).
+    data_resets: list[str] = field(default_factory=list)
+    bytes_cut: list[int] = field(default_factory=list)
+    # Not a loss: the device rebuilt its log's lost state from its records (log_rebuilt).
+    logs_rebuilt: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -304,13 +334,15 @@ class Database:
         raws: Sequence[bytes],
         boot_offsets: Mapping[int, float] | None = None,
         next_seq: int | None = None,
+        gaps: Sequence[tuple[int, int]] = (),
     ) -> StoreResult:
         """Store records as received, all in one transaction; idempotent.
 
         A record that fails its CRC (or is of an unknown version) is never stored: it is
         counted in ``bad``. ``boot_offsets`` (boot id -> clock offset) are saved first, so
         the records' wall times can use them; ``next_seq`` moves the (device, log) cursor
-        in the same transaction."""
+        and ``gaps`` (first, last seq the device skipped) are kept, in the same
+        transaction."""
         result = StoreResult()
         now = time.time()
         with self.transaction():
@@ -318,6 +350,8 @@ class Database:
                 self._set_boot_offset(device_id, boot_id, offset)
             for raw in raws:
                 self._store_one(device_id, log_id, bytes(raw), now, result)
+            for first, last in gaps:
+                self._add_gap(device_id, log_id, first, last, now)
             if next_seq is not None:
                 self._set_cursor(device_id, log_id, next_seq)
         return result
@@ -350,6 +384,12 @@ class Database:
         elif rec["kind"] == "event":
             self._insert_event(device_id, rec, when, source)
             result.events += 1
+            if rec["event"] == record.EVENT_DATA_RESET:
+                result.data_resets.append(rec["text"])
+            elif rec["event"] == record.EVENT_BOOT and rec["b"] > 0:
+                result.bytes_cut.append(rec["b"])
+            elif rec["event"] == record.EVENT_LOG_REBUILT:
+                result.logs_rebuilt.append(rec["text"])
 
     def _wall_time(self, device_id: str, rec: dict[str, Any]) -> tuple[float | None, str | None]:
         if rec["clock_s"]:
@@ -399,6 +439,33 @@ class Database:
             "INSERT INTO cursors (device_id, log_id, next_seq) VALUES (?, ?, ?) "
             "ON CONFLICT (device_id, log_id) DO UPDATE SET next_seq = excluded.next_seq",
             (device_id, log_id, next_seq))
+
+    # --- what was lost -------------------------------------------------------------------
+
+    def _add_gap(self, device_id: str, log_id: str, first: int, last: int, now: float) -> None:
+        """Keep seqs first..last of a log as lost, merged with the gaps they touch."""
+        where = "device_id = ? AND log_id = ? AND first_seq <= ? AND last_seq >= ?"
+        args = (device_id, log_id, last + 1, first - 1)
+        met = self.conn.execute(f"SELECT first_seq, last_seq, found_at FROM gaps WHERE {where}",
+                                args).fetchall()
+        self.conn.execute(f"DELETE FROM gaps WHERE {where}", args)
+        self.conn.execute(
+            "INSERT INTO gaps (device_id, log_id, first_seq, last_seq, found_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (device_id, log_id, min([first, *(m[0] for m in met)]),
+             max([last, *(m[1] for m in met)]), min([now, *(m[2] for m in met)])))
+
+    def note_dropped(self, device_id: str, log_id: str, dropped: int) -> int:
+        """Remember a log's records-dropped counter from hello; the value seen before (0
+        for a log not seen yet)."""
+        with self.transaction() as c:
+            row = c.execute("SELECT dropped FROM device_logs WHERE device_id = ? AND "
+                            "log_id = ?", (device_id, log_id)).fetchone()
+            c.execute("INSERT INTO device_logs (device_id, log_id, dropped, seen_at) VALUES "
+                      "(?, ?, ?, ?) ON CONFLICT (device_id, log_id) DO UPDATE SET "
+                      "dropped = excluded.dropped, seen_at = excluded.seen_at",
+                      (device_id, log_id, dropped, time.time()))
+        return 0 if row is None else int(row[0])
 
     # --- reporting -----------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 """``heard sync``: pull new records from devices over USB serial into the local database.
 
 Per device: hello, authenticate with the secret stored for its id, fetch from the host's
-cursor for (device, log id) in batches, store each batch (records and cursor in one
-transaction), and only then acknowledge, so the device never deletes a record the host
-has not committed. Then the device clock is set to host time. ``sync_device`` does the
-work without click.
+cursor for (device, log id) in batches, store each batch (records, the gaps the device
+skipped and the cursor in one transaction), and only then acknowledge, so the device never
+deletes a record the host has not committed. Then the device clock is set to host time.
+``sync_device`` does the work without click. Whatever was lost (gaps, a wiped log, bytes
+cut at boot, records dropped since the last sync) is printed as a warning.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class SyncResult:
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) seqs missing
     restarted: bool = False  # the device's numbering went back without a new log id
     dropped: int = 0  # records the device could not write (data area full), per hello
+    dropped_new: int = 0  # of those, dropped since the last sync of this log
+    data_resets: list[str] = field(default_factory=list)  # why the device wiped its log
+    bytes_cut: list[int] = field(default_factory=list)  # cut from a damaged log at a boot
+    logs_rebuilt: list[str] = field(default_factory=list)  # state rebuilt, records kept
     acked: int | None = None  # what the device acknowledged at the end (None: no ack)
     clock_before: int | None = None  # the device clock before it was set (0: unset)
     clock_set_to: int | None = None
@@ -93,6 +98,8 @@ def sync_device(
     result.clock_set_to = int(now())
     result.clock_before = client.set_clock(result.clock_set_to)
     client.bye()
+    seen = db.note_dropped(device_id, result.log_id, result.dropped)
+    result.dropped_new = result.dropped - seen if result.dropped >= seen else result.dropped
     db.note_sync(device_id, result.firmware, now())
     return result
 
@@ -136,8 +143,8 @@ def _fetch(
     first, end = int(info["first"]), int(info["next"])
     pos, gap, result.restarted = start_seq(db.cursor(result.device_id, result.log_id),
                                            first, end)
-    if gap is not None:
-        result.gaps.append(gap)
+    pending = [] if gap is None else [gap]  # kept with the first batch
+    _merge_gaps(result.gaps, pending)
     begin, last = pos, None
     size = max_bytes
     while pos < end:
@@ -156,14 +163,22 @@ def _fetch(
         else:
             size = min(max_bytes, size * 2)
         seqs = _check_batch(raws, pos, resume, result.device_id)
-        _note_gaps(result.gaps, pos, seqs, resume)
-        stored = db.store_records(result.device_id, result.log_id, raws, next_seq=resume)
+        skipped = _skipped(pos, seqs, resume)
+        _merge_gaps(result.gaps, skipped)
+        stored = db.store_records(result.device_id, result.log_id, raws, next_seq=resume,
+                                  gaps=pending + skipped)
+        pending = []
+        result.data_resets += stored.data_resets
+        result.bytes_cut += stored.bytes_cut
+        result.logs_rebuilt += stored.logs_rebuilt
         result.new += stored.new
         result.duplicates += stored.duplicates
         result.conversations += stored.conversations
         result.events += stored.events
         last = seqs[-1] if seqs else last
         pos = resume
+    if pending:  # nothing to fetch: keep the gap and move the cursor past it
+        db.store_records(result.device_id, result.log_id, [], next_seq=pos, gaps=pending)
     if progress is not None:
         progress(max(end, pos) - begin, max(end, pos) - begin)
     if last is None and begin > first and not result.restarted:
@@ -189,16 +204,23 @@ def _check_batch(raws: list[bytes], pos: int, resume: int, device_id: str) -> li
     return seqs
 
 
-def _note_gaps(gaps: list[tuple[int, int]], pos: int, seqs: list[int], resume: int) -> None:
-    """Add the seqs in [pos, resume) that the device skipped, merging adjacent gaps."""
-    expected = pos
+def _skipped(pos: int, seqs: list[int], resume: int) -> list[tuple[int, int]]:
+    """The (first, last) seq ranges in [pos, resume) that the device skipped."""
+    out, expected = [], pos
     for seq in [*seqs, resume]:
         if seq > expected:
-            if gaps and gaps[-1][1] == expected - 1:
-                gaps[-1] = (gaps[-1][0], seq - 1)
-            else:
-                gaps.append((expected, seq - 1))
+            out.append((expected, seq - 1))
         expected = seq + 1
+    return out
+
+
+def _merge_gaps(gaps: list[tuple[int, int]], new: list[tuple[int, int]]) -> None:
+    """Add ``new`` gaps (in order, after the others) to ``gaps``, merging adjacent ones."""
+    for first, last in new:
+        if gaps and gaps[-1][1] == first - 1:
+            gaps[-1] = (gaps[-1][0], last)
+        else:
+            gaps.append((first, last))
 
 
 def _acknowledge(
@@ -314,7 +336,7 @@ def _print_summary(r: SyncResult, err: Console) -> None:
     click.echo(f"{r.device_id} on {r.port} (firmware {r.firmware}, log {r.log_id})")
     click.echo(f"  new records: {r.new} ({r.conversations} conversations, {r.events} events)")
     click.echo(f"  duplicates skipped: {r.duplicates}")
-    gaps = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in r.gaps)
+    gaps = _seqs(r.gaps)
     click.echo(f"  gaps (records lost): {'seq ' + gaps if gaps else 'none'}")
     if r.restarted:
         click.echo("  note: the device's numbering went back; fetched its log from the start")
@@ -322,9 +344,38 @@ def _print_summary(r: SyncResult, err: Console) -> None:
     click.echo(f"  clock: {_clock_note(r)}")
     if r.secret_saved:
         click.echo("  secret saved for this device")
-    if r.dropped:
-        err.print(f"warning: {r.device_id} dropped {r.dropped} records because its data area "
-                  "was full: sync it more often", markup=False, highlight=False)
+    for line in loss_warnings(r):
+        err.print(f"warning: {line}", markup=False, highlight=False)
+    for reason in r.logs_rebuilt:
+        err.print(f"note: {r.device_id} found its record log's bookkeeping damaged ({reason}) "
+                  "and rebuilt it from the records: none was lost, but how many it had "
+                  "dropped before then is not known", markup=False, highlight=False)
+
+
+def _seqs(gaps: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in gaps)
+
+
+def loss_warnings(r: SyncResult) -> list[str]:
+    """What the device lost, as found by this sync: one sentence each (none: nothing)."""
+    out = []
+    lost = sum(b - a + 1 for a, b in r.gaps)
+    if lost:
+        out.append(f"{r.device_id} lost {lost} record{'s' * (lost != 1)} before this "
+                   f"computer got them (seq {_seqs(r.gaps)}): they were no longer on the "
+                   "device or were damaged there")
+    for reason in r.data_resets:
+        out.append(f"{r.device_id} wiped its record log ({reason}): records it had not yet "
+                   "synced are lost")
+    for cut in r.bytes_cut:
+        out.append(f"{r.device_id} cut {cut} bytes of a damaged record log when it started "
+                   "(most likely power was lost while it was writing): at least the record "
+                   "being written then is lost")
+    if r.dropped_new:
+        out.append(f"{r.device_id} dropped {r.dropped_new} record{'s' * (r.dropped_new != 1)} "
+                   "(conversations or events) since the last sync because its data area was "
+                   f"full ({r.dropped} in all): sync it more often")
+    return out
 
 
 def _clock_note(r: SyncResult) -> str:

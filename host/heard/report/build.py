@@ -200,10 +200,19 @@ class _Built:
         low = np.bincount(per_device, weights=(flags & FLAG_LOW_SNR) != 0, minlength=n)
         gap = np.bincount(per_device, weights=(flags & FLAG_AUDIO_GAP) != 0, minlength=n)
         row = {d.device_id: i for i, d in enumerate(self.loaded)}
-        dropped = query.records_dropped(conn, self.device_ids, self.start, self.end)
+        losses = query.losses(conn, self.device_ids, self.start, self.end)
+        lost: dict[tuple[str, str], int] = {}  # (device, kind): records, resets or bytes
+        for x in losses:
+            key = (x.device_id, x.kind)
+            lost[key] = lost.get(key, 0) + (1 if x.kind == "data_reset" else x.count)
+        scope = list(self.scope)
+        if self.device_ids is None:  # a loss of a device the database has no row for
+            known = {d.device_id for d in scope}
+            scope += [Device(i, None, None, None, None)
+                      for i in sorted({x.device_id for x in losses} - known)]
         devices = []
-        for d in sorted(self.scope, key=lambda d: (_natural(d.store or ""),
-                                                   _natural(d.lane_name), d.device_id)):
+        for d in sorted(scope, key=lambda d: (_natural(d.store or ""),
+                                              _natural(d.lane_name), d.device_id)):
             i = row.get(d.device_id)
             age = None if d.last_sync is None else max(0.0, (now - d.last_sync) / DAY)
             devices.append(DeviceQuality(
@@ -213,13 +222,20 @@ class _Built:
                 conversations=0 if i is None else int(count[i]),
                 low_snr=0 if i is None else int(low[i]),
                 audio_gap=0 if i is None else int(gap[i]),
-                records_dropped=dropped.get(d.device_id, 0)))
+                records_dropped=lost.get((d.device_id, "records_dropped"), 0),
+                records_missing=lost.get((d.device_id, "gap"), 0),
+                data_resets=lost.get((d.device_id, "data_reset"), 0),
+                bytes_cut=lost.get((d.device_id, "bytes_cut"), 0)))
         return DataQuality(
             conversations=int(inside.sum()), low_snr=int(low.sum()), audio_gap=int(gap.sum()),
             unknown_time=query.unknown_time(conn, self.device_ids),
             records_dropped=sum(d.records_dropped for d in devices),
             stale_days=f.stale_days, devices=tuple(devices),
-            one_mic=query.one_mic(conn, self.device_ids, self.start, self.end))
+            one_mic=query.one_mic(conn, self.device_ids, self.start, self.end),
+            records_missing=sum(d.records_missing for d in devices),
+            data_resets=sum(d.data_resets for d in devices),
+            bytes_cut=sum(d.bytes_cut for d in devices),
+            losses=tuple(losses))
 
 
 def _default_by(days: np.ndarray) -> GroupBy:

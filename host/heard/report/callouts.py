@@ -7,10 +7,19 @@ went well, docs/REPORTS.md) is context for the reader, not a target these senten
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from fractions import Fraction
 
-from heard.report.model import DataQuality, DeviceQuality, DriftAlert, Filters, GroupStats
+from heard.report.model import (
+    DataQuality,
+    DeviceQuality,
+    DriftAlert,
+    Filters,
+    GroupStats,
+    Loss,
+    LossKind,
+)
 
 MAX_DRIFT = 3  # drift alerts repeated among the callouts (all are listed separately)
 MIN_LANE_CONVERSATIONS = 20  # a lane's median counts for the spread only from here
@@ -59,8 +68,7 @@ def quality_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
         gaps = f"{q.audio_gap:,} with audio lost" if q.audio_gap else "none with audio lost"
         notes.append(f"{q.conversations:,} conversations: {noisy}, {gaps}.")
     if q.unknown_time:
-        notes.append(f"{q.unknown_time:,} conversations have no known time (the device clock "
-                     "was never set) and are not in this report.")
+        notes.append(unknown_time(q.unknown_time))
     if q.conversations:
         notes.append("Interruptions are counted where one party takes over from the other "
                      "without a pause: the detector misses many and reports some that were "
@@ -70,27 +78,94 @@ def quality_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
         notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
                      "who talked how much is unreliable there (a second microphone is needed "
                      "to tell employee from customer well; docs/ACCURACY.md).")
-    dropped = [d for d in q.devices if d.records_dropped]
-    if q.records_dropped:
-        listed = ", ".join(f"{d.name or d.device_id}: {d.records_dropped:,}"
-                           for d in dropped[:max_listed])
-        more = f" and {len(dropped) - max_listed} more" if len(dropped) > max_listed else ""
-        notes.append(f"{q.records_dropped:,} conversations were lost because a device's memory "
-                     f"was full ({listed}{more}): sync those devices more often.")
+    notes += loss_notes(q, max_listed)
     stale = q.stale_devices
     if stale:
         def one(d: DeviceQuality) -> str:
-            where = " · ".join(x for x in (d.store, d.lane) if x)
             age = ("never synced here" if d.days_since_sync is None
                    else f"{d.days_since_sync:.0f} days ago")
-            return f"{d.name or d.device_id}{f' ({where})' if where else ''} {age}"
+            return f"{device_name(d)} {age}"
 
         listed = "; ".join(one(d) for d in stale[:max_listed])
         more = f"; and {len(stale) - max_listed} more" if len(stale) > max_listed else ""
         notes.append(f"Not synced for {q.stale_days} days or more: {listed}{more}. Their "
                      "latest conversations are missing from this report.")
-    if not (q.unknown_time or q.records_dropped or stale):
-        notes.append(f"Every device synced within {q.stale_days} days; nothing was lost.")
+    elif q.devices:
+        fine = "; nothing was lost." if not (q.unknown_time or q.lost) else "."
+        notes.append(f"Every device synced within {q.stale_days} days{fine}")
+    return notes
+
+
+def unknown_time(n: int) -> str:
+    """Why ``n`` conversations have no time, and what to do about it."""
+    return (f"{_plural(n, 'conversation')} {'has' if n == 1 else 'have'} no known time: their "
+            "device's clock was not set and no sync saw the start (boot) they were recorded "
+            "in, so they cannot be placed on a day and are not in this report. Sync the "
+            "device (heard sync): this computer then sets its clock, and the conversations "
+            "of the device's current start get their times; those from before a restart that "
+            "no sync saw keep none.")
+
+
+def device_name(d: DeviceQuality) -> str:
+    """A device as a manager knows it: ``Back counter (Main St · Lane 2)``."""
+    where = " · ".join(x for x in (d.store, d.lane) if x)
+    return f"{d.name or d.device_id}{f' ({where})' if where else ''}"
+
+
+def when(t: float | None) -> str:
+    """A moment in local time, for a sentence: ``on Mon 2 Nov 2026 at 09:05``."""
+    if t is None:
+        return "at an unknown time"
+    d = dt.datetime.fromtimestamp(t)
+    return f"on {d:%a} {d.day} {d:%b %Y} at {d:%H:%M}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n:,} times"
+
+
+# Per kind of loss: the sentence (from the total), one listed loss, and advice after them.
+_LOSS_WORDS: dict[LossKind, tuple[str, str, str]] = {
+    "records_dropped": (
+        "{records} (conversations or events) were lost because a device's memory was full",
+        "{device}: {count:,}, counted {when}", " Sync those devices more often."),
+    "gap": (
+        ("{records} never reached this computer: a sync found them missing, gone from the "
+         "device before it was synced or damaged on it"),
+        "{device}: {count:,}, {detail}, found {when}", ""),
+    "data_reset": (
+        ("A device's record log was wiped {times} because the device could not read it, "
+         "losing every record not yet synced (how many is not known)"),
+        "{device} {when} ({detail})", ""),
+    "bytes_cut": (
+        ("{bytes} of a damaged record log were cut when a device started (most likely power "
+         "was lost while it was writing), losing at least the record being written then"),
+        "{device}: {count:,} bytes {when}", ""),
+}
+
+
+def loss_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
+    """What was lost in the report's range, per kind: how much, where and when."""
+    by_id = {d.device_id: d for d in q.devices}
+    totals = {"records_dropped": q.records_dropped, "gap": q.records_missing,
+              "data_reset": q.data_resets, "bytes_cut": q.bytes_cut}
+    notes = []
+    for kind, (head, item, tail) in _LOSS_WORDS.items():
+        found: list[Loss] = [x for x in q.losses if x.kind == kind]
+        total = totals[kind]
+        if not found or not total:
+            continue
+        listed = "; ".join(item.format(
+            device=device_name(by_id[x.device_id]) if x.device_id in by_id else x.device_id,
+            count=x.count, detail=x.detail, when=when(x.time)) for x in found[:max_listed])
+        more = f"; and {len(found) - max_listed} more" if len(found) > max_listed else ""
+        sentence = head.format(records=_plural(total, "record"), times=_times(total),
+                               bytes=_plural(total, "byte"))
+        notes.append(f"{sentence}: {listed}{more}.{tail}")
     return notes
 
 
@@ -155,8 +230,16 @@ def _quality(q: DataQuality) -> list[str]:
         out.append(f"{len(stale)} {were} not been synced for {q.stale_days} days or more "
                    f"({names}{more}): their latest conversations are missing.")
     if q.records_dropped:
-        out.append(f"Devices could not store {q.records_dropped} conversations because their "
-                   "memory was full: sync them more often.")
+        out.append(f"Devices could not store {_plural(q.records_dropped, 'record')} "
+                   "(conversations or events) because their memory was full: sync them more "
+                   "often.")
+    lost = [_plural(q.records_missing, "record") + " went missing before a sync"
+            if q.records_missing else "",
+            f"a device's record log was wiped {_times(q.data_resets)}" if q.data_resets else "",
+            _plural(q.bytes_cut, "byte") + " of a damaged record log were cut"
+            if q.bytes_cut else ""]
+    if any(lost):
+        out.append(f"Records were lost: {'; '.join(x for x in lost if x)} (see data quality).")
     if q.conversations and q.low_snr / q.conversations >= NOISY_SHARE:
         out.append(f"{pct(q.low_snr / q.conversations)} of conversations were noisy: their "
                    "numbers are less reliable.")

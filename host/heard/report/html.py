@@ -149,17 +149,17 @@ def _scope(report: Report) -> str:
 
 def _empty(report: Report) -> str:
     f = report.filters
+    unplaced = report.quality.unknown_time
     if not any((f.since, f.until, f.store, f.lane, f.employee)):
-        text = ("There is no data yet: no conversations have reached this computer. Plug a "
+        text = (f"{unplaced:,} conversations have reached this computer, but none can be "
+                "placed on a day yet (see data quality below)." if unplaced else
+                "There is no data yet: no conversations have reached this computer. Plug a "
                 "heard device in and run <b>heard sync</b> to bring its numbers here, then "
                 "make this report again.")
     else:
         text = (f"No conversations for {escape(who(report.filters))}, "
                 f"{escape(_span(report))}. Try a "
                 "wider date range (--since, --until) or drop a filter.")
-    if report.quality.unknown_time:
-        text += (f"<br>({report.quality.unknown_time:,} conversations have no known time and "
-                 "cannot be placed in a date range.)")
     return f'<p class="empty">{text}</p>'
 
 
@@ -320,12 +320,14 @@ def _quality(report: Report) -> str:
     items = "".join(f"<li>{escape(n)}</li>" for n in notes)
     head = ('<tr><th>Device</th><th class="text">Store</th><th class="text">Lane</th>'
             '<th class="text">Last synced</th><th>Conversations</th><th>Noisy</th>'
-            "<th>Audio lost</th><th>Lost, memory full</th></tr>")
+            "<th>Audio lost</th><th>Records lost, memory full</th>"
+            "<th>Records missing at sync</th><th>Log wiped</th><th>Bytes cut at start</th></tr>")
     rows = []
     for d in q.devices[:MAX_ROWS]:
         name = d.name or d.device_id
         text = [name, d.store or "", d.lane or "", _synced(d)]
-        numbers = [d.conversations, d.low_snr, d.audio_gap, d.records_dropped]
+        numbers = [d.conversations, d.low_snr, d.audio_gap, d.records_dropped,
+                   d.records_missing, d.data_resets, d.bytes_cut]
         rows.append(("<tr class=\"stale\">" if d.stale else "<tr>")
                     + "".join(f'<td class="text">{escape(c)}</td>' for c in text)
                     + "".join(f"<td>{n:,}</td>" for n in numbers) + "</tr>")
@@ -370,8 +372,11 @@ LEGEND: tuple[tuple[str, str], ...] = (
         "its peers, with enough conversations that chance alone rarely explains it.")),
     ("Data quality", (
         "Noisy conversations (low signal-to-noise) have less reliable numbers. Audio lost: "
-        "the device missed some audio during the conversation. No audio ever leaves the "
-        "device: only these numbers do.")),
+        "the device missed some audio during the conversation. Records lost: conversations "
+        "or events a device could not store (memory full), that a sync found missing, that "
+        "went when a device wiped an unreadable record log, or that were cut from a damaged "
+        "log when a device started; each is listed with its device and time. No audio ever "
+        "leaves the device: only these numbers do.")),
 )
 
 

@@ -82,7 +82,27 @@ class DeviceQuality:
     conversations: int
     low_snr: int
     audio_gap: int
-    records_dropped: int  # conversations the device could not store (its memory was full)
+    records_dropped: int  # records (conversations or events) not stored: memory was full
+    records_missing: int = 0  # records a sync found missing (gone or damaged on the device)
+    data_resets: int = 0  # times the device wiped its record log (unsynced records lost)
+    bytes_cut: int = 0  # bytes cut from a damaged record log at boots
+
+
+LossKind = Literal["records_dropped", "gap", "data_reset", "bytes_cut"]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One loss of records on a device, placed in the report's range.
+
+    ``count``: records not stored (records_dropped), records missing (gap), bytes cut
+    (bytes_cut); 0 for a data_reset, which cannot say how many records it took."""
+
+    device_id: str
+    kind: LossKind
+    time: float | None  # unix seconds: the device's event, or when a sync found a gap
+    count: int
+    detail: str  # gap: "seq 5-14"; data_reset: the device's reason; else ""
 
 
 @dataclass(frozen=True)
@@ -95,10 +115,20 @@ class DataQuality:
     stale_days: int
     devices: tuple[DeviceQuality, ...]
     one_mic: int = 0  # conversations from a one-microphone device: talk shares unreliable
+    records_missing: int = 0  # totals of the devices' numbers of the same names
+    data_resets: int = 0
+    bytes_cut: int = 0
+    losses: tuple[Loss, ...] = ()  # every loss in the range, in time order (unknown last)
 
     @property
     def stale_devices(self) -> tuple[DeviceQuality, ...]:
         return tuple(d for d in self.devices if d.stale)
+
+    @property
+    def lost(self) -> bool:
+        """Whether records were lost in the report's range, in any way."""
+        return bool(self.records_dropped or self.records_missing or self.data_resets
+                    or self.bytes_cut)
 
 
 Metric = Literal["talk_share", "customer_interrupted_share"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from heard.report.model import Loss, LossKind
 from heard.report.stats import COLUMNS, Columns
 
 
@@ -117,17 +118,30 @@ def one_mic(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
     return int(row[0])
 
 
-def records_dropped(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
-                    start: int | None, end: int | None) -> dict[str, int]:
-    """Per device: records it could not store, from ``records_dropped`` events in [start,
-    end) or of unknown time (a problem that cannot be placed is still reported)."""
-    where, args = _time_clause("time_utc", start, end)
+def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
+           start: int | None, end: int | None) -> list[Loss]:
+    """Records the devices lost in [start, end), in time order: ``records_dropped``,
+    ``data_reset`` and boot events that cut bytes (also those of unknown time: a loss that
+    cannot be placed is still reported), and the gaps syncs found (when found)."""
     in_devices, device_args = _device_clause(device_ids)
-    rows = conn.execute(
-        f"SELECT device_id, sum(a) FROM events WHERE name = 'records_dropped' "
-        f"AND (({where}) OR time_utc IS NULL){in_devices} GROUP BY device_id",
-        args + device_args).fetchall()
-    return {device_id: int(total) for device_id, total in rows}
+    where, args = _time_clause("time_utc", start, end)
+    found = []
+    kinds: tuple[tuple[LossKind, str, str], ...] = (
+        ("records_dropped", "a, ''", "name = 'records_dropped'"),
+        ("data_reset", "0, text", "name = 'data_reset'"),
+        ("bytes_cut", "b, ''", "name = 'boot' AND b > 0"))
+    for kind, select, which in kinds:
+        found += [Loss(d, kind, t, int(n), str(x)) for d, t, n, x in conn.execute(
+            f"SELECT device_id, time_utc, {select} FROM events WHERE {which} "
+            f"AND (({where}) OR time_utc IS NULL){in_devices}", args + device_args)]
+    where, args = _time_clause("found_at", start, end)
+    found += [Loss(d, "gap", t, last - first + 1,
+                   f"seq {first}" if first == last else f"seq {first}-{last}")
+              for d, t, first, last in conn.execute(
+                  f"SELECT device_id, found_at, first_seq, last_seq FROM gaps WHERE {where}"
+                  f"{in_devices}", args + device_args)]
+    found.sort(key=lambda x: (x.time is None, x.time or 0.0, x.device_id, x.kind))
+    return found
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -183,15 +184,20 @@ def _span(report: Report) -> str:
 
 def _empty(report: Report, console: Console) -> None:
     f = report.filters
+    unplaced = report.quality.unknown_time
     if not any((f.since, f.until, f.store, f.lane, f.employee)):
-        console.print(f"No conversations in {report.database} yet. Plug a heard device in "
-                      "and run [bold]heard sync[/bold] to bring its numbers here.")
+        if unplaced:
+            console.print(f"{unplaced:,} conversations are in {report.database}, but none can "
+                          "be placed on a day yet (see data quality below).", markup=False,
+                          highlight=False)
+        else:
+            console.print(f"No conversations in {escape(report.database)} yet. Plug a heard "
+                          "device in and run [bold]heard sync[/bold] to bring its numbers "
+                          "here.", highlight=False)
     else:
         console.print(f"No conversations for {who(report.filters)}, {_span(report)}. "
-                      "Try a wider date range (--since, --until) or drop a filter.")
-    if report.quality.unknown_time:
-        console.print(f"({report.quality.unknown_time} conversations have no known time and "
-                      "cannot be placed in a date range.)")
+                      "Try a wider date range (--since, --until) or drop a filter.",
+                      markup=False, highlight=False)
 
 
 def _quality(report: Report, console: Console) -> None:
@@ -206,6 +212,8 @@ def render(report: Report, console: Console) -> None:
                   f"(times in {report.timezone})", highlight=False)
     if report.empty:
         _empty(report, console)
+        console.print()
+        _quality(report, console)
         return
     for table in _main_tables(report, console.width):
         console.print(table, highlight=False, no_wrap=True, overflow="ignore")
