@@ -546,6 +546,17 @@ def test_sync_fetches_only_new_records(device: FakeDevice, port: Any, db: Databa
     assert gets[-1] == 41
 
 
+def test_sync_says_when_another_database_collected_the_first_records(
+        device: FakeDevice, port: Any, db: Database):
+    device.first = 11  # 1..10 acknowledged by another computer and deleted
+    for seq in range(1, 11):
+        del device.records[seq]
+    result = sync_device(port, db, timeout=0.3)
+    assert result.collected_elsewhere == 11 and result.gaps == [] and result.new == 30
+    again = sync_device(port, db, timeout=0.3)  # this database now has the device's records
+    assert again.collected_elsewhere == 0
+
+
 def test_sync_notes_gaps(device: FakeDevice, port: Any, db: Database):
     db.set_cursor(DEVICE, "log-1", 3)
     device.first = 6  # 3..5 were deleted before this host got them

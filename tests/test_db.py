@@ -317,3 +317,12 @@ def test_schema_2_database_gets_the_loss_tables(tmp_path: Path):
         assert new.counts().conversations == 1 and new.cursor(DEV, LOG) == 2
         new.store_records(DEV, LOG, [], gaps=[(2, 3)])
         assert gap_rows(new) == [(DEV, LOG, 2, 3)] and new.note_dropped(DEV, LOG, 1) == 0
+
+
+def test_a_database_path_that_cannot_be_made_is_one_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for bad in (blocker / "heard.db", tmp_path):  # under a file; a folder as the file
+        with pytest.raises(HeardError, match="cannot (create|open) database") as info:
+            Database.open(bad)
+        assert info.value.hint and "--db" in info.value.hint

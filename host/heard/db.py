@@ -175,11 +175,16 @@ class Database:
         where: Path | None = None
         if path != ":memory:":
             where = Path(path) if path is not None else default_path()
-            where.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                where.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # e.g. under /proc, or a file where a folder should be
+                raise HeardError(f"cannot create database {where}: {exc.strerror}",
+                                 hint="pass a writable path with --db") from None
         try:
             conn = sqlite3.connect(str(where or ":memory:"), timeout=10, isolation_level=None)
         except sqlite3.Error as exc:
-            raise HeardError(f"cannot open database {where}: {exc}") from exc
+            raise HeardError(f"cannot open database {where}: {exc}",
+                             hint="pass a writable path with --db") from exc
         db = cls(conn, where)
         try:
             migrate(conn, migrations, str(where or ":memory:"))

@@ -47,6 +47,7 @@ class SyncResult:
     duplicates: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) seqs missing
     restarted: bool = False  # the device's numbering went back without a new log id
+    collected_elsewhere: int = 0  # first seq on a device this database never synced before
     dropped: int = 0  # records the device could not write (data area full), per hello
     dropped_new: int = 0  # of those, dropped since the last sync of this log
     data_resets: list[str] = field(default_factory=list)  # why the device wiped its log
@@ -141,8 +142,11 @@ def _fetch(
 ) -> int | None:
     """Fetch and store every record up to hello's ``next``; the last seq received."""
     first, end = int(info["first"]), int(info["next"])
-    pos, gap, result.restarted = start_seq(db.cursor(result.device_id, result.log_id),
-                                           first, end)
+    cursor = db.cursor(result.device_id, result.log_id)
+    pos, gap, result.restarted = start_seq(cursor, first, end)
+    if cursor is None and first > 1 and not db.conn.execute(
+            "SELECT 1 FROM records WHERE device_id = ? LIMIT 1", (result.device_id,)).fetchone():
+        result.collected_elsewhere = first  # records before it went to another database
     pending = [] if gap is None else [gap]  # kept with the first batch
     _merge_gaps(result.gaps, pending)
     begin, last = pos, None
@@ -340,6 +344,10 @@ def _print_summary(r: SyncResult, err: Console) -> None:
     click.echo(f"  gaps (records lost): {'seq ' + gaps if gaps else 'none'}")
     if r.restarted:
         click.echo("  note: the device's numbering went back; fetched its log from the start")
+    if r.collected_elsewhere:
+        click.echo(f"  note: records 1-{r.collected_elsewhere - 1} of this device were "
+                   "collected before by another computer or database and are no longer on "
+                   "the device; a device's records go to whichever syncs it first")
     click.echo(f"  device text: {r.text_bytes} bytes" + (" (shown above)" if r.text else ""))
     click.echo(f"  clock: {_clock_note(r)}")
     if r.secret_saved:
