@@ -21,6 +21,7 @@ from heardcore import record
 
 _KEYS = ("log", "acked", "dropped", "dropped_logged")
 _BLOCK = 4096  # a new file takes at least one LittleFS block
+_SCAN = 256  # bytes read at a time when looking past a damaged record
 
 
 class LogCorrupt(Exception):
@@ -49,21 +50,27 @@ def _next_intact(f, seq, end):
     rec = _next_record(f, seq)
     if rec is not None:
         return rec, seq
-    f.seek(pos)
-    rest = f.read()  # damage is rare: search the rest of this segment (a few KB at most)
-    i = 0
+    # Damage is rare: look for the next record by its magic, in small reads (no large
+    # allocation on a device that is also listening).
+    start = pos
     while True:
-        i = rest.find(record.MAGIC, i)
-        if i < 0:
+        f.seek(start)
+        buf = f.read(_SCAN)
+        if len(buf) < 2:
             return None, seq
-        try:
-            n, found = record.check(rest, i)
-            if seq <= found < end:
-                f.seek(pos + i + n)
-                return bytes(rest[i:i + n]), found
-        except record.RecordError:
-            pass
-        i += 1
+        i = buf.find(record.MAGIC)
+        while i >= 0:
+            f.seek(start + i)
+            rec = f.read(record.MAX_RECORD)
+            try:
+                n, found = record.check(rec)
+                if seq <= found < end:
+                    f.seek(start + i + n)
+                    return rec[:n], found
+            except record.RecordError:
+                pass
+            i = buf.find(record.MAGIC, i + 1)
+        start += len(buf) - 1  # one byte back: a magic split between two reads is found
 
 
 class RecordLog:
