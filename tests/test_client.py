@@ -531,9 +531,21 @@ def test_sync_twice_adds_nothing(device: FakeDevice, port: Any, db: Database):
     sync_device(port, db, timeout=0.3)
     device.acked = 0  # as if the first ack had been lost
     again = sync_device(port, db, timeout=0.3)
-    assert (again.new, again.duplicates) == (0, 0)
+    assert (again.new, again.duplicates) == (0, 40)  # unacknowledged: fetched, kept once
     assert device.acked == 40  # the host acknowledges what it already has
     assert db.counts().records == 40
+
+
+def test_a_seq_given_again_after_a_lost_ack_is_not_lost(device: FakeDevice, port: Any,
+                                                         db: Database):
+    # The host stored 1..40 but the device saw the ack only up to 38; then record 40 rotted
+    # on flash, was cut at a reboot, and seq 40 went to the next record (a new boot id).
+    sync_device(port, db, timeout=0.3)
+    device.acked = 38
+    device.records[40] = conversation(40, boot=BOOT + 1)
+    again = sync_device(port, db, timeout=0.3)
+    assert (again.new, again.duplicates, again.gaps) == (1, 1, [])
+    assert db.counts().records == 41 and device.acked == 40
 
 
 def test_sync_fetches_only_new_records(device: FakeDevice, port: Any, db: Database):

@@ -144,6 +144,12 @@ def _fetch(
     first, end = int(info["first"]), int(info["next"])
     cursor = db.cursor(result.device_id, result.log_id)
     pos, gap, result.restarted = start_seq(cursor, first, end)
+    # What the device has not had acknowledged is fetched again even if this database got
+    # it (an ack that never arrived): a record cut at a reboot gives its seq to the next
+    # one, with a new boot id. Records already here are skipped by (boot id, seq).
+    acked = int(info.get("acked", 0))
+    if not result.restarted and gap is None and first <= acked + 1 < pos:
+        pos = acked + 1
     if cursor is None and first > 1 and not db.conn.execute(
             "SELECT 1 FROM records WHERE device_id = ? LIMIT 1", (result.device_id,)).fetchone():
         result.collected_elsewhere = first  # records before it went to another database
