@@ -45,32 +45,45 @@ def _next_record(f, seq):
 
 def _next_intact(f, seq, end):
     """(record, its seq) of the next intact record in ``f`` numbered ``seq`` up to
-    ``end`` (exclusive); (None, seq) if there is none. Damaged bytes before it are skipped."""
+    ``end`` (exclusive): the lowest-numbered one left in the file; (None, seq) if there is
+    none. Damaged bytes before it are skipped."""
     pos = f.tell()
     rec = _next_record(f, seq)
     if rec is not None:
         return rec, seq
-    # Damage is rare: look for the next record by its magic, in small reads (no large
+    # Damage is rare: look for the records left by their magic, in small reads (no large
     # allocation on a device that is also listening).
+    best, at = None, 0
     start = pos
     while True:
         f.seek(start)
         buf = f.read(_SCAN)
         if len(buf) < 2:
-            return None, seq
+            break
         i = buf.find(record.MAGIC)
         while i >= 0:
             f.seek(start + i)
-            rec = f.read(record.MAX_RECORD)
+            cand = f.read(record.MAX_RECORD)
             try:
-                n, found = record.check(rec)
-                if seq <= found < end:
-                    f.seek(start + i + n)
-                    return rec[:n], found
+                n, found = record.check(cand)
+                if seq <= found < end and (best is None or found < _seq_of(best)):
+                    best, at = cand[:n], start + i + n
+                    if found == seq:
+                        break
             except record.RecordError:
                 pass
             i = buf.find(record.MAGIC, i + 1)
+        if best is not None and _seq_of(best) == seq:
+            break
         start += len(buf) - 1  # one byte back: a magic split between two reads is found
+    if best is None:
+        return None, seq
+    f.seek(at)
+    return best, _seq_of(best)
+
+
+def _seq_of(rec):
+    return record.check(rec)[1]
 
 
 class RecordLog:
