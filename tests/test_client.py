@@ -64,6 +64,7 @@ class FakeDevice:
         self.first = first or min(self.records, default=self.next_seq)
         self.log, self.dropped, self.protocol, self.repl = log, dropped, heard_protocol, repl
         self.acked = 0
+        self.boot = BOOT
         self.clock = 0
         self.config: dict[str, Any] = {"vad_threshold": 5}
         self.faults: list[tuple[str, str]] = []  # (command name, action), used in order
@@ -166,7 +167,7 @@ class FakeDevice:
 
     def _hello(self) -> bytes:
         self.challenge = os.urandom(auth.CHALLENGE_SIZE)
-        info = {"heard": self.protocol, "device": DEVICE, "firmware": "0.1.0", "boot": BOOT,
+        info = {"heard": self.protocol, "device": DEVICE, "firmware": "0.1.0", "boot": self.boot,
                 "uptime_ms": 3_600_000, "clock": self.clock, "log": self.log,
                 "first": self.first, "next": self.next_seq, "acked": self.acked,
                 "free": 100000, "dropped": self.dropped, "channels": 2, "listening": True,
@@ -531,7 +532,7 @@ def test_sync_twice_adds_nothing(device: FakeDevice, port: Any, db: Database):
     sync_device(port, db, timeout=0.3)
     device.acked = 0  # as if the first ack had been lost
     again = sync_device(port, db, timeout=0.3)
-    assert (again.new, again.duplicates) == (0, 40)  # unacknowledged: fetched, kept once
+    assert (again.new, again.duplicates) == (0, 0)  # the same boot: nothing was renumbered
     assert device.acked == 40  # the host acknowledges what it already has
     assert db.counts().records == 40
 
@@ -542,6 +543,7 @@ def test_a_seq_given_again_after_a_lost_ack_is_not_lost(device: FakeDevice, port
     # on flash, was cut at a reboot, and seq 40 went to the next record (a new boot id).
     sync_device(port, db, timeout=0.3)
     device.acked = 38
+    device.boot = BOOT + 1
     device.records[40] = conversation(40, boot=BOOT + 1)
     again = sync_device(port, db, timeout=0.3)
     assert (again.new, again.duplicates, again.gaps) == (1, 1, [])

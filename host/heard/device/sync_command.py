@@ -48,6 +48,7 @@ class SyncResult:
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) seqs missing
     restarted: bool = False  # the device's numbering went back without a new log id
     collected_elsewhere: int = 0  # first seq on a device this database never synced before
+    new_boot: bool = False  # the device restarted since this database last saw it
     dropped: int = 0  # records the device could not write (data area full), per hello
     dropped_new: int = 0  # of those, dropped since the last sync of this log
     data_resets: list[str] = field(default_factory=list)  # why the device wiped its log
@@ -93,6 +94,9 @@ def sync_device(
     result = SyncResult(device_id, name, str(info.get("firmware", "?")), str(info["log"]),
                         dropped=int(info.get("dropped", 0)), text=text)
     result.secret_saved = _authenticate(client, db, device_id, secret)
+    result.new_boot = not db.conn.execute(
+        "SELECT 1 FROM boots WHERE device_id = ? AND boot_id = ?",
+        (device_id, int(info["boot"]))).fetchone()
     db.set_boot_offset(device_id, int(info["boot"]), now() - int(info["uptime_ms"]) / 1000)
     last = _fetch(client, db, info, result, progress, max_bytes)
     _acknowledge(client, info, result, last)
@@ -144,11 +148,12 @@ def _fetch(
     first, end = int(info["first"]), int(info["next"])
     cursor = db.cursor(result.device_id, result.log_id)
     pos, gap, result.restarted = start_seq(cursor, first, end)
-    # What the device has not had acknowledged is fetched again even if this database got
-    # it (an ack that never arrived): a record cut at a reboot gives its seq to the next
-    # one, with a new boot id. Records already here are skipped by (boot id, seq).
+    # After a restart, what the device has not had acknowledged is fetched again even if
+    # this database got it (an ack that never arrived): a record cut at the restart gives
+    # its seq to the next one, which has the new boot id. Records already here are skipped
+    # by (boot id, seq).
     acked = int(info.get("acked", 0))
-    if not result.restarted and gap is None and first <= acked + 1 < pos:
+    if result.new_boot and not result.restarted and gap is None and first <= acked + 1 < pos:
         pos = acked + 1
     if cursor is None and first > 1 and not db.conn.execute(
             "SELECT 1 FROM records WHERE device_id = ? LIMIT 1", (result.device_id,)).fetchone():
