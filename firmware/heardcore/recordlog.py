@@ -13,6 +13,7 @@ fetches that log from its start and drops what it has by boot id and seq), every
 before the oldest segment taken as acknowledged. Runs on MicroPython and CPython.
 """
 
+import binascii
 import json
 import os
 import struct
@@ -26,6 +27,10 @@ _SCAN = 256  # bytes read at a time when looking past a damaged record
 
 class LogCorrupt(Exception):
     """The data area's state is unreadable: the app formats it."""
+
+
+def _state_crc(values):
+    return binascii.crc32(",".join(str(v) for v in values).encode()) & 0xFFFFFFFF
 
 
 def _next_record(f, seq):
@@ -116,10 +121,10 @@ class RecordLog:
 
     def _save(self):
         tmp = self._path("state.tmp")
+        values = (self.log_id, self.acked, self.dropped, self.dropped_logged)
         with open(tmp, "w") as f:
-            f.write(json.dumps({"log": self.log_id, "acked": self.acked,
-                                "dropped": self.dropped,
-                                "dropped_logged": self.dropped_logged}))
+            f.write(json.dumps({"log": values[0], "acked": values[1], "dropped": values[2],
+                                "dropped_logged": values[3], "crc": _state_crc(values)}))
         os.rename(tmp, self._path("state.json"))
 
     def open(self):
@@ -179,6 +184,10 @@ class RecordLog:
         for v in values:
             if type(v) is not int or v < 0:
                 raise LogCorrupt("state: bad value {!r}".format(v))
+        # A flipped digit that still parses (a higher acked would delete unsent records)
+        # fails the check; a state from firmware without one is taken as it is.
+        if "crc" in state and state["crc"] != _state_crc(values):
+            raise LogCorrupt("state: bad crc")
         return values
 
     def _repair(self, first):

@@ -258,9 +258,12 @@ def test_a_lost_or_unreadable_state_is_rebuilt_from_the_segments(root):
     log = _open(root)
     recs = _fill(log, 12)  # segments 1, 5, 9
     log.ack(4)  # segment 1 goes
+    saved = _load(root + "/state.json")
+    assert b'"acked": 4' in saved
+    flipped = saved.replace(b'"acked": 4', b'"acked": 9')  # parses, but would lose 5..9
     tail = b', "acked": 0, "dropped": 0, "dropped_logged": 0}'
     for bad in (None, b"", b"\xff\xfe{", b'{"log": 1', b"[]", b"7", b'{"log": 1}',
-                b'{"log": "a"' + tail, b'{"log": -1' + tail, b'{"log": true' + tail):
+                b'{"log": "a"' + tail, b'{"log": -1' + tail, b'{"log": true' + tail, flipped):
         if bad is None:
             os.remove(root + "/state.json")
         else:
@@ -271,6 +274,10 @@ def test_a_lost_or_unreadable_state_is_rebuilt_from_the_segments(root):
         assert (again.acked, again.first_seq, again.next_seq) == (4, 5, 13), bad
         assert _read_all(again) == (recs[4:], 13), bad
         assert _open(root).rebuilt == ""  # rebuilt once, saved
+    # A state from firmware that kept no crc is read as it is.
+    _store(root + "/state.json", b'{"log": 7, "acked": 4, "dropped": 1, "dropped_logged": 1}')
+    old = _open(root)
+    assert (old.rebuilt, old.log_id, old.acked, old.dropped) == ("", 7, 4, 1)
     # Without a segment to rebuild from, an unreadable state is for the app to format.
     for name in _segs(root):
         os.remove(root + "/" + name)
