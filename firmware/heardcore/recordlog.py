@@ -58,9 +58,9 @@ def _next_intact(f, seq, end):
         return rec, seq
     # Damage is rare: look for the records left by their magic, in small reads (no large
     # allocation on a device that is also listening).
-    best, at = None, 0
+    best, best_seq, at = None, end, 0
     start = pos
-    while True:
+    while best_seq != seq:
         f.seek(start)
         buf = f.read(_SCAN)
         if len(buf) < 2:
@@ -71,24 +71,18 @@ def _next_intact(f, seq, end):
             cand = f.read(record.MAX_RECORD)
             try:
                 n, found = record.check(cand)
-                if seq <= found < end and (best is None or found < _seq_of(best)):
-                    best, at = cand[:n], start + i + n
+                if seq <= found < best_seq:
+                    best, best_seq, at = cand[:n], found, start + i + n
                     if found == seq:
                         break
             except record.RecordError:
                 pass
             i = buf.find(record.MAGIC, i + 1)
-        if best is not None and _seq_of(best) == seq:
-            break
         start += len(buf) - 1  # one byte back: a magic split between two reads is found
     if best is None:
         return None, seq
     f.seek(at)
-    return best, _seq_of(best)
-
-
-def _seq_of(rec):
-    return record.check(rec)[1]
+    return best, best_seq
 
 
 class RecordLog:

@@ -94,9 +94,7 @@ def sync_device(
     result = SyncResult(device_id, name, str(info.get("firmware", "?")), str(info["log"]),
                         dropped=int(info.get("dropped", 0)), text=text)
     result.secret_saved = _authenticate(client, db, device_id, secret)
-    result.new_boot = not db.conn.execute(
-        "SELECT 1 FROM boots WHERE device_id = ? AND boot_id = ?",
-        (device_id, int(info["boot"]))).fetchone()
+    result.new_boot = db.boot_offset(device_id, int(info["boot"])) is None
     db.set_boot_offset(device_id, int(info["boot"]), now() - int(info["uptime_ms"]) / 1000)
     last = _fetch(client, db, info, result, progress, max_bytes)
     _acknowledge(client, info, result, last)
