@@ -28,7 +28,8 @@ pytestmark = pytest.mark.usefixtures("utc_zone")
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
-    """A database with two devices, three conversations (one of unknown time), one event."""
+    """A database with two devices, three conversations (one of unknown time), one event
+    and one gap (records 5-7 of dev-a, found missing by a sync an hour after MON)."""
     where = tmp_path / "heard.db"
     with Database.open(where) as db:
         db.set_secret("dev-a", bytes(range(32)))
@@ -40,6 +41,8 @@ def path(tmp_path: Path) -> Path:
             "INSERT INTO events (device_id, boot_id, seq, time_utc, time_source, uptime_ms, "
             "clock_s, name, code, a, b, text) VALUES ('dev-a', 1, 99, ?, 'device', 5, ?, "
             "'boot', 1, 1, 0, 'fw, \"0.1\"')", (MON + 60, MON + 60))
+        db.conn.execute("INSERT INTO gaps (device_id, log_id, first_seq, last_seq, found_at) "
+                        "VALUES ('dev-a', 'log-1', 5, 7, ?)", (MON + 3600,))
     return where
 
 
@@ -191,7 +194,8 @@ def test_export_json_round_trip(path: Path, tmp_path: Path, capsys):
     out = tmp_path / "all.json"
     code, _, err = run(capsys, "export", "--format", "json", "--out", str(out), "--db",
                        str(path))
-    assert code == 0 and "exported 3 conversations, 1 events and 2 devices" in err
+    said = "exported 3 conversations, 1 events, 1 gaps (records lost) and 2 devices"
+    assert code == 0 and said in err
     data = json.loads(out.read_text())
     assert (data["format"], data["version"]) == ("heard-export", 1)
     for exported, stored in zip(data["conversations"], db_rows(path, "conversations"),
@@ -205,6 +209,10 @@ def test_export_json_round_trip(path: Path, tmp_path: Path, capsys):
     assert data["events"][0]["text"] == 'fw, "0.1"'
     assert list(data["events"][0]) == list(EVENT_COLUMNS)
     assert all("secret" not in d for d in data["devices"])
+    assert data["gaps"] == [{"device_id": "dev-a", "store": None, "lane": None,
+                             "device_name": None, "log_id": "log-1", "first_seq": 5,
+                             "last_seq": 7, "found_utc": MON + 3600,
+                             "found_local": "2026-11-02T01:00:00+00:00"}]
 
 
 def test_export_csv_round_trip(path: Path, tmp_path: Path, capsys):
@@ -213,7 +221,7 @@ def test_export_csv_round_trip(path: Path, tmp_path: Path, capsys):
                      str(path))
     assert code == 0
     assert sorted(p.name for p in folder.iterdir()) == [
-        "conversations.csv", "devices.csv", "events.csv"]
+        "conversations.csv", "devices.csv", "events.csv", "gaps.csv"]
     with open(folder / "conversations.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     stored = db_rows(path, "conversations")
@@ -230,6 +238,9 @@ def test_export_csv_round_trip(path: Path, tmp_path: Path, capsys):
         assert next(csv.DictReader(f))["text"] == 'fw, "0.1"'
     with open(folder / "devices.csv", newline="") as f:
         assert "secret" not in next(csv.reader(f))
+    with open(folder / "gaps.csv", newline="") as f:
+        gap = next(csv.DictReader(f))
+    assert (gap["first_seq"], gap["last_seq"], float(gap["found_utc"])) == ("5", "7", MON + 3600)
 
 
 def test_export_date_range_leaves_out_unknown_times(path: Path, tmp_path: Path, capsys):
@@ -238,7 +249,10 @@ def test_export_date_range_leaves_out_unknown_times(path: Path, tmp_path: Path, 
         "2026-11-02", "--out", str(out), "--db", str(path))
     data = json.loads(out.read_text())
     assert [c["seq"] for c in data["conversations"]] == [db_rows(path, "conversations")[0]["seq"]]
-    assert len(data["events"]) == 1
+    assert len(data["events"]) == 1 and len(data["gaps"]) == 1
+    run(capsys, "export", "--format", "json", "--since", "2026-11-03", "--out", str(out),
+        "--db", str(path))
+    assert json.loads(out.read_text())["gaps"] == []  # found on the 2nd
 
 
 def test_export_creates_folders_and_reports_paths_it_cannot_write(path: Path,

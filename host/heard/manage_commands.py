@@ -148,7 +148,7 @@ def export(fmt: str, since: str | None, until: str | None, out: Path | None,
                                  hint="pass a folder with --out")
             with _writing(folder):
                 result = exporting.export_csv(db.conn, folder, start, end)
-            where = f"{folder}/ (devices.csv, conversations.csv, events.csv)"
+            where = f"{folder}/ (devices.csv, conversations.csv, events.csv, gaps.csv)"
         elif out is None:
             result = exporting.export_json(db.conn, sys.stdout, start, end)
             where = "standard output"
@@ -158,8 +158,9 @@ def export(fmt: str, since: str | None, until: str | None, out: Path | None,
                 with open(out, "w", encoding="utf-8") as f:
                     result = exporting.export_json(db.conn, f, start, end)
             where = str(out)
-    click.echo(f"exported {result.conversations} conversations, {result.events} events and "
-               f"{result.devices} devices to {where}", err=True)
+    click.echo(f"exported {result.conversations} conversations, {result.events} events, "
+               f"{result.gaps} gaps (records lost) and {result.devices} devices to {where}",
+               err=True)
 
 
 @contextlib.contextmanager

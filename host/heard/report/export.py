@@ -1,11 +1,12 @@
-"""``heard export``: conversations and events, with their device's naming, for other tools.
+"""``heard export``: conversations, events and lost records, with their device's naming.
 
-CSV goes to a folder as three files (``devices.csv``, ``conversations.csv``,
-``events.csv``), one header row each; JSON is one document ``{"format": "heard-export",
-"version": 1, "devices": [...], "conversations": [...], "events": [...]}``. Rows carry
-every field of the records plus the device's store, lane and name, the time in unix
-seconds (``start_utc``, ``time_utc``) and the same time as local ISO 8601 text. Device
-secrets are never exported. With a date range, rows of unknown time are left out.
+CSV goes to a folder as four files (``devices.csv``, ``conversations.csv``, ``events.csv``,
+``gaps.csv``), one header row each; JSON is one document ``{"format": "heard-export",
+"version": 1, "devices": [...], "conversations": [...], "events": [...], "gaps": [...]}``.
+Rows carry every field of the records plus the device's store, lane and name, the time in
+unix seconds (``start_utc``, ``time_utc``; for a gap ``found_utc``, when a sync found the
+records missing) and the same time as local ISO 8601 text. Device secrets are never
+exported. With a date range, rows of unknown time are left out.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ CONVERSATION_COLUMNS = ("device_id", *_NAMING, "boot_id", "seq", "start_utc", "s
                         "time_source", *record.CONVERSATION_FIELDS, "talk_ratio")
 EVENT_COLUMNS = ("device_id", *_NAMING, "boot_id", "seq", "time_utc", "time_local",
                  "time_source", "uptime_ms", "clock_s", "name", "code", "a", "b", "text")
+GAP_COLUMNS = ("device_id", *_NAMING, "log_id", "first_seq", "last_seq", "found_utc",
+               "found_local")
 
 
 @dataclass
@@ -37,6 +40,7 @@ class ExportResult:
     devices: int = 0
     conversations: int = 0
     events: int = 0
+    gaps: int = 0
 
 
 def _local(t: float | None) -> str | None:
@@ -66,6 +70,32 @@ def _rows(conn: sqlite3.Connection, table: str, time_column: str, start: int | N
         yield (*row[:at + 1], _local(row[at]), *row[at + 1:])
 
 
+def _gaps(conn: sqlite3.Connection, start: int | None,
+          end: int | None) -> Iterator[tuple[Any, ...]]:
+    """The records syncs found missing (``gaps``), in export column order."""
+    where, args = "1", []
+    if start is not None:
+        where += " AND g.found_at >= ?"
+        args.append(start)
+    if end is not None:
+        where += " AND g.found_at < ?"
+        args.append(end)
+    for row in conn.execute(
+            "SELECT g.device_id, d.store, d.lane, d.name, g.log_id, g.first_seq, g.last_seq, "
+            f"g.found_at FROM gaps g LEFT JOIN devices d USING (device_id) WHERE {where} "
+            "ORDER BY g.device_id, g.found_at, g.first_seq", args):
+        yield (*row, _local(row[-1]))
+
+
+def _parts(conn: sqlite3.Connection, start: int | None,
+           end: int | None) -> tuple[tuple[str, tuple[str, ...], Iterator[tuple[Any, ...]]], ...]:
+    return (("devices", DEVICE_COLUMNS, iter(_devices(conn))),
+            ("conversations", CONVERSATION_COLUMNS,
+             _rows(conn, "conversations", "start_utc", start, end)),
+            ("events", EVENT_COLUMNS, _rows(conn, "events", "time_utc", start, end)),
+            ("gaps", GAP_COLUMNS, _gaps(conn, start, end)))
+
+
 def _devices(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return conn.execute(f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices "
                         "ORDER BY device_id").fetchall()
@@ -75,11 +105,7 @@ def export_csv(conn: sqlite3.Connection, folder: Path, start: int | None = None,
                end: int | None = None) -> ExportResult:
     folder.mkdir(parents=True, exist_ok=True)
     result = ExportResult()
-    parts = (("devices", DEVICE_COLUMNS, iter(_devices(conn))),
-             ("conversations", CONVERSATION_COLUMNS,
-              _rows(conn, "conversations", "start_utc", start, end)),
-             ("events", EVENT_COLUMNS, _rows(conn, "events", "time_utc", start, end)))
-    for name, columns, rows in parts:
+    for name, columns, rows in _parts(conn, start, end):
         with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(columns)
@@ -97,11 +123,7 @@ def export_json(conn: sqlite3.Connection, out: TextIO, start: int | None = None,
     result = ExportResult()
     head = {"format": "heard-export", "version": FORMAT_VERSION, "exported_at": time.time()}
     out.write(json.dumps(head)[:-1])
-    parts = (("devices", DEVICE_COLUMNS, iter(_devices(conn))),
-             ("conversations", CONVERSATION_COLUMNS,
-              _rows(conn, "conversations", "start_utc", start, end)),
-             ("events", EVENT_COLUMNS, _rows(conn, "events", "time_utc", start, end)))
-    for name, columns, rows in parts:
+    for name, columns, rows in _parts(conn, start, end):
         out.write(f', "{name}": [')
         count = 0
         for row in rows:
