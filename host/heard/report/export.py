@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
+from heard.report.query import time_clause
 from heardcore import record
 
 FORMAT_VERSION = 1
@@ -56,13 +57,7 @@ def _rows(conn: sqlite3.Connection, table: str, time_column: str, start: int | N
     own = [c for c in columns if c not in (*_NAMING, "start_local", "time_local")]
     select = ", ".join([f"t.{own[0]}", "d.store", "d.lane", "d.name",
                         *(f"t.{c}" for c in own[1:])])
-    where, args = "1", []
-    if start is not None:
-        where += f" AND t.{time_column} >= ?"
-        args.append(start)
-    if end is not None:
-        where += f" AND t.{time_column} < ?"
-        args.append(end)
+    where, args = _range(f"t.{time_column}", start, end)
     sql = (f"SELECT {select} FROM {table} t LEFT JOIN devices d USING (device_id) "
            f"WHERE {where} ORDER BY t.device_id, t.boot_id, t.seq")
     at = 6  # the time column's place among the selected ones
@@ -70,16 +65,15 @@ def _rows(conn: sqlite3.Connection, table: str, time_column: str, start: int | N
         yield (*row[:at + 1], _local(row[at]), *row[at + 1:])
 
 
+def _range(column: str, start: int | None, end: int | None) -> tuple[str, list[object]]:
+    """Every row without a date range; with one, the rows of known time inside it."""
+    return ("1", []) if start is None and end is None else time_clause(column, start, end)
+
+
 def _gaps(conn: sqlite3.Connection, start: int | None,
           end: int | None) -> Iterator[tuple[Any, ...]]:
     """The records syncs found missing (``gaps``), in export column order."""
-    where, args = "1", []
-    if start is not None:
-        where += " AND g.found_at >= ?"
-        args.append(start)
-    if end is not None:
-        where += " AND g.found_at < ?"
-        args.append(end)
+    where, args = _range("g.found_at", start, end)
     for row in conn.execute(
             "SELECT g.device_id, d.store, d.lane, d.name, g.log_id, g.first_seq, g.last_seq, "
             f"g.found_at FROM gaps g LEFT JOIN devices d USING (device_id) WHERE {where} "

@@ -60,7 +60,7 @@ def _device_clause(device_ids: Sequence[str] | None) -> tuple[str, list[object]]
     return f" AND device_id IN ({', '.join('?' * len(device_ids))})", list(device_ids)
 
 
-def _time_clause(column: str, start: int | None, end: int | None) -> tuple[str, list[object]]:
+def time_clause(column: str, start: int | None, end: int | None) -> tuple[str, list[object]]:
     sql, args = f"{column} IS NOT NULL", list[object]()
     if start is not None:
         sql += f" AND {column} >= ?"
@@ -75,7 +75,7 @@ def load_conversations(conn: sqlite3.Connection, device_ids: Sequence[str] | Non
                        start: int | None, end: int | None) -> tuple[list[str], Columns]:
     """Conversations starting in [start, end) (None: unbounded) of the given devices (None:
     all): the device ids met, and the columns (``Columns.device`` indexes that list)."""
-    where, args = _time_clause("start_utc", start, end)
+    where, args = time_clause("start_utc", start, end)
     in_devices, device_args = _device_clause(device_ids)
     # Whole seconds (times are after 1970: truncating is flooring).
     values = ["CAST(start_utc AS INTEGER)" if c == "start_utc" else c for c in COLUMNS]
@@ -111,7 +111,7 @@ def unknown_time(conn: sqlite3.Connection, device_ids: Sequence[str] | None) -> 
 def one_mic(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
             start: int | None, end: int | None) -> int:
     """Conversations in [start, end) recorded with one microphone (channels = 1)."""
-    where, args = _time_clause("start_utc", start, end)
+    where, args = time_clause("start_utc", start, end)
     in_devices, device_args = _device_clause(device_ids)
     row = conn.execute(f"SELECT count(*) FROM conversations WHERE channels = 1 AND {where}"
                        f"{in_devices}", args + device_args).fetchone()
@@ -124,7 +124,7 @@ def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
     ``data_reset`` and boot events that cut bytes (also those of unknown time: a loss that
     cannot be placed is still reported), and the gaps syncs found (when found)."""
     in_devices, device_args = _device_clause(device_ids)
-    where, args = _time_clause("time_utc", start, end)
+    where, args = time_clause("time_utc", start, end)
     found = []
     kinds: tuple[tuple[LossKind, str, str], ...] = (
         ("records_dropped", "a, ''", "name = 'records_dropped'"),
@@ -134,7 +134,7 @@ def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
         found += [Loss(d, kind, t, int(n), str(x)) for d, t, n, x in conn.execute(
             f"SELECT device_id, time_utc, {select} FROM events WHERE {which} "
             f"AND (({where}) OR time_utc IS NULL){in_devices}", args + device_args)]
-    where, args = _time_clause("found_at", start, end)
+    where, args = time_clause("found_at", start, end)
     found += [Loss(d, "gap", t, last - first + 1,
                    f"seq {first}" if first == last else f"seq {first}-{last}")
               for d, t, first, last in conn.execute(
