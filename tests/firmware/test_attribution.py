@@ -4,11 +4,11 @@ port's 64 KiB test heap)."""
 
 import array
 
-from heardcore.detector import Detector
-from heardcore.events import CUSTOMER, EMPLOYEE, Sink
+from detector_signals import N, Noise, run
+
+from heardcore.events import CUSTOMER, EMPLOYEE
 from heardcore.params import Params
 
-N = 160  # samples per channel per frame
 # (first frame, last frame, party); mic 1 is 18 dB deaf to talk, so the employee is 30 dB
 # and the customer 6 dB louder on mic 0: (right shift on mic 0, right shift on mic 1).
 SCHEDULE = ((100, 180, EMPLOYEE), (220, 330, CUSTOMER), (370, 450, EMPLOYEE),
@@ -16,16 +16,8 @@ SCHEDULE = ((100, 180, EMPLOYEE), (220, 330, CUSTOMER), (370, 450, EMPLOYEE),
 SHIFTS = ((3, 8), (5, 6))
 
 
-class Segments(Sink):
-    def __init__(self):
-        self.parties = []
-
-    def segment(self, party, start_ms, end_ms):
-        self.parties.append(party)
-
-
 def frames():
-    state = 1
+    noise = Noise(1)
     frame = array.array("h", bytes(4 * N))
     for f in range(SCHEDULE[-1][1] + 120):
         who = -1
@@ -33,8 +25,7 @@ def frames():
             if first <= f < last:
                 who = party
         for i in range(N):
-            state = (state * 1103515245 + 12345) & 0x7FFFFFFF
-            s = ((state >> 8) & 0xFFFF) - 32768
+            s = noise.next()
             if who < 0:  # quiet room
                 frame[2 * i] = s >> 11
                 frame[2 * i + 1] = (s >> 11) ^ 1
@@ -48,12 +39,8 @@ def parties(adapt):
     params = Params()
     # Level alone decides: arrival time off (the two channels are not delayed copies anyway).
     params.update({"tdoa_weight_permille": 0, "level_adapt_shift": adapt})
-    sink = Segments()
-    det = Detector(params, 2, sink)
-    for frame in frames():
-        det.process(frame)
-    det.finish()
-    return sink.parties
+    sink, _ = run(frames(), 2, params)
+    return [s[0] for s in sink.segments]
 
 
 def test_a_fixed_midpoint_gives_a_deaf_mic_pair_to_one_party():

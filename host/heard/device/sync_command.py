@@ -153,8 +153,7 @@ def _fetch(
     acked = int(info.get("acked", 0))
     if result.new_boot and not result.restarted and gap is None and first <= acked + 1 < pos:
         pos = acked + 1
-    if cursor is None and first > 1 and not db.conn.execute(
-            "SELECT 1 FROM records WHERE device_id = ? LIMIT 1", (result.device_id,)).fetchone():
+    if cursor is None and first > 1 and not db.counts(result.device_id).records:
         result.collected_elsewhere = first  # records before it went to another database
     pending = [] if gap is None else [gap]  # kept with the first batch
     _merge_gaps(result.gaps, pending)
