@@ -50,7 +50,7 @@ def test_check_lists_overrides(tmp_path: Path) -> None:
     path.write_text('{"vad_on_db10": 100}')
     result = CliRunner().invoke(params_command, ["--check", str(path)])
     assert result.exit_code == 0
-    assert "overrides 1 of" in result.output and "vad_on_db10 = 100 (default 90)" in result.output
+    assert "overrides 1 of" in result.output and "vad_on_db10 = 100 (default 50)" in result.output
     assert load_config(path).as_dict() == Params({"vad_on_db10": 100}).as_dict()
 
 

@@ -50,7 +50,7 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "vad_on_db10": (
         "0.1 dB",
-        "level above the noise floor that starts speech",
+        "level above the noise floor that starts speech (the level is of the emphasised band)",
     ),
     "vad_off_db10": (
         "0.1 dB",

@@ -60,4 +60,4 @@ def test_params_reject_bad_values_by_name():
         else:
             raise AssertionError("accepted {}".format(overrides))
     params = Params({"vad_on_db10": 100})
-    assert params.vad_on_db10 == 100 and params.vad_off_db10 == 50
+    assert params.vad_on_db10 == 100 and params.vad_off_db10 == 30

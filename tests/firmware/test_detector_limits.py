@@ -32,6 +32,29 @@ def test_worst_case_inputs_do_not_overflow():
             assert det.frames == 60
 
 
+def test_frame_level_sum_stays_a_small_int():
+    # highpass_frame returns the frame's sum of |e|; at or above 2**30 it would no longer be a
+    # small int, and returning it would allocate. Worst cases at every allowed highpass_shift.
+    from heardcore.frontend import STATE_WORDS, highpass_frame
+
+    patterns = (
+        lambda t: 32767 if t % 2 else -32768,  # Nyquist
+        lambda t: 32767 if (t // 8) % 2 else -32768,  # 1 kHz square
+        lambda t: 32767 if (t // 80) % 2 else -32768,  # a full-scale step every 80 samples
+    )
+    most = 0
+    for shift in range(2, 7):
+        for pattern in patterns:
+            state = array.array("i", [0] * STATE_WORDS)
+            signs = bytearray(N)
+            for f in range(20):
+                frame = array.array("h", [pattern(f * N + i) for i in range(N)])
+                total = highpass_frame(frame, 1, 0, N, state, shift, signs)
+                assert 0 <= total < 1 << 30, (shift, total)
+                most = max(most, total)
+    assert most > 1 << 27  # the Nyquist square drives it within a factor of 8 of the limit
+
+
 def test_frame_path_does_not_allocate():
     sink = Counter()
     det = Detector(Params(), 2, sink)

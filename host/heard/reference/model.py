@@ -71,9 +71,14 @@ def highpass(x: np.ndarray, shift: int) -> np.ndarray:
     return np.asarray(lfilter([1.0, -1.0], [1.0, -keep], stage1))
 
 
-def frame_levels(y: np.ndarray) -> np.ndarray:
-    """``20 log10(mean |y|)`` per frame (rows of ``y``), floored at 0 dB."""
-    mean = np.abs(y).mean(axis=-1)
+def emphasis(y: np.ndarray) -> np.ndarray:
+    """First difference ``e[t] = y[t] - y[t-1]`` along the last axis, with ``y[-1] = 0``."""
+    return np.diff(y, axis=-1, prepend=0.0)
+
+
+def frame_levels(e: np.ndarray) -> np.ndarray:
+    """``20 log10(mean |e|)`` per frame (rows of ``e``), floored at 0 dB."""
+    mean = np.abs(e).mean(axis=-1)
     with np.errstate(divide="ignore"):
         level = 20.0 * np.log10(mean)
     return np.maximum(level, 0.0)  # also turns log10(0) = -inf into 0 dB
@@ -308,8 +313,10 @@ def reference_frames(
     channels, frames, n = x.shape
     if frames == 0:
         return {name: np.zeros(0, dtype=float if name in _VALUES else bool) for name in FIELDS}
-    y = highpass(x.reshape(channels, frames * n), p.highpass_shift).reshape(x.shape)
-    levels = [frame_levels(y[c]) for c in range(channels)]
+    flat = highpass(x.reshape(channels, frames * n), p.highpass_shift)
+    y = flat.reshape(x.shape)
+    e = emphasis(flat).reshape(x.shape)
+    levels = [frame_levels(e[c]) for c in range(channels)]
     vads = [voice_activity(levels[c], p) for c in range(channels)]
     zeros = np.zeros(frames)
     out: dict[str, Any] = {
