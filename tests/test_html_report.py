@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_report import records_around_a_gap
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
 from heard.cli import main
@@ -214,6 +215,17 @@ def test_losses_and_conversations_of_unknown_time_are_on_the_page(tmp_path: Path
             "device before it was synced or damaged on it: Front (Main St · Lane 1): 3, "
             "seq 5-7, found on Sun 22 Nov 2026 at 00:00.") in text
     assert "nothing was lost" not in text
+
+
+def test_a_gap_is_dated_by_the_records_around_it(tmp_path: Path):
+    with Database.open(tmp_path / "g.db") as db:
+        db.conn.execute("INSERT INTO devices (device_id, name, store, lane, last_sync) "
+                        "VALUES ('heard-7', 'Front', 'Main St', 'Lane 1', ?)", (END - DAY,))
+        records_around_a_gap(db, "heard-7")
+    text = render_html(build(tmp_path / "g.db"))
+    assert ("3 records never reached this computer: a sync found them missing, gone from the "
+            "device before it was synced or damaged on it: Front (Main St · Lane 1): 3, "
+            "seq 4-6, lost between 09:21 and 10:00 on Mon 2 Nov 2026.") in text
 
 
 def test_patience_histogram_in_the_model(tmp_path: Path):

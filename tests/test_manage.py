@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_report import MON, conv
+from test_report import MON, conv, conversation_record
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
 from heard.cli import main
@@ -212,7 +212,9 @@ def test_export_json_round_trip(path: Path, tmp_path: Path, capsys):
     assert data["gaps"] == [{"device_id": "dev-a", "store": None, "lane": None,
                              "device_name": None, "log_id": "log-1", "first_seq": 5,
                              "last_seq": 7, "found_utc": MON + 3600,
-                             "found_local": "2026-11-02T01:00:00+00:00"}]
+                             "found_local": "2026-11-02T01:00:00+00:00",
+                             "lost_after_utc": None, "lost_after_local": None,
+                             "lost_before_utc": None, "lost_before_local": None}]
 
 
 def test_export_csv_round_trip(path: Path, tmp_path: Path, capsys):
@@ -241,6 +243,35 @@ def test_export_csv_round_trip(path: Path, tmp_path: Path, capsys):
     with open(folder / "gaps.csv", newline="") as f:
         gap = next(csv.DictReader(f))
     assert (gap["first_seq"], gap["last_seq"], float(gap["found_utc"])) == ("5", "7", MON + 3600)
+
+
+def test_export_dates_gaps_by_the_records_around_them(path: Path, tmp_path: Path, capsys):
+    """Records 4 (a conversation from 00:10, 60 s long) and 8 (an event at 00:58) of log-1
+    are around its gap 5-7; log-2 has records 1-2 then a gap 3-4, nothing after it."""
+    with Database.open(path) as db:
+        db.store_records("dev-a", "log-1", [
+            conversation_record(4, MON + 600),
+            bytes(record.event(8, 7, 0, MON + 3480, record.EVENT_MUTE_ON))])
+        db.store_records("dev-a", "log-2", [conversation_record(s, MON + 60 * s) for s in (1, 2)])
+        db.conn.execute("INSERT INTO gaps VALUES ('dev-a', 'log-2', 3, 4, ?)", (MON + 7200,))
+    out = tmp_path / "all.json"
+    assert run(capsys, "export", "--format", "json", "--out", str(out), "--db", str(path))[0] == 0
+    lost = [{k: g[k] for k in g if k.startswith("lost_")}
+            for g in json.loads(out.read_text())["gaps"]]
+    assert lost == [
+        {"lost_after_utc": MON + 660, "lost_after_local": "2026-11-02T00:11:00+00:00",
+         "lost_before_utc": MON + 3480, "lost_before_local": "2026-11-02T00:58:00+00:00"},
+        {"lost_after_utc": MON + 180, "lost_after_local": "2026-11-02T00:03:00+00:00",
+         "lost_before_utc": None, "lost_before_local": None}]
+    folder = tmp_path / "csv"
+    assert run(capsys, "export", "--format", "csv", "--out", str(folder), "--db",
+               str(path))[0] == 0
+    with open(folder / "gaps.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["log_id"], r["lost_after_utc"], r["lost_before_utc"], r["lost_before_local"])
+            for r in rows] == [("log-1", str(float(MON + 660)), str(float(MON + 3480)),
+                                "2026-11-02T00:58:00+00:00"),
+                               ("log-2", str(float(MON + 180)), "", "")]
 
 
 def test_export_date_range_leaves_out_unknown_times(path: Path, tmp_path: Path, capsys):

@@ -491,7 +491,129 @@ def test_what_was_lost_is_reported_per_device_with_its_time(db: Database):
     assert (one.records_missing, one.data_resets, one.bytes_cut) == (0, 1, 0)
     assert json.loads(r.to_json())["quality"]["losses"][2] == {
         "device_id": "b", "kind": "gap", "time": MON + 4 * DAY, "count": 10,
-        "detail": "seq 5-14"}
+        "detail": "seq 5-14", "lost_after": None, "lost_before": None}
+
+
+def conversation_record(seq: int, start: int | None, boot: int = 7) -> bytes:
+    """A 60 s conversation record as the device sends it (``start`` None: its clock was
+    unset, and no sync saw its boot: a record of unknown time)."""
+    c = SimpleNamespace(
+        start_ms=0, end_ms=60_000, talk_ms=(20_000, 30_000), overlap_ms=0, turns=6,
+        switches=5, interruptions=(1, 0), backchannels=(2, 3),
+        longest_employee_monologue_ms=5000, longest_customer_story_ms=7000,
+        median_latency_ms=600, latency_count=3, flags=0, snr_db=20, clipped_samples=0,
+        lost_ms=0)
+    return bytes(record.conversation(seq, boot, 1000 * seq, start or 0, c, 2))
+
+
+def gap(db: Database, device_id: str, log_id: str, first: int, last: int,
+        found: float) -> None:
+    db.conn.execute("INSERT INTO gaps VALUES (?, ?, ?, ?, ?)",
+                    (device_id, log_id, first, last, found))
+
+
+NINE = MON + 9 * 3600  # Monday 2 Nov 2026, 09:00 UTC
+
+
+def records_around_a_gap(db: Database, device_id: str = "a") -> None:
+    """Conversations 1-3 and 7-9 of one log, ten minutes apart from 09:00 (each 60 s
+    long), and a gap 4-6 between them that a sync found four days later."""
+    db.store_records(device_id, "log", [conversation_record(s, NINE + 600 * (s - 1))
+                                        for s in (1, 2, 3, 7, 8, 9)])
+    gap(db, device_id, "log", 4, 6, MON + 4 * DAY)
+
+
+def test_a_gap_is_dated_by_the_records_around_it(db: Database):
+    from rich.console import Console
+
+    from heard.report.callouts import quality_notes
+    from heard.report.terminal import render
+
+    device(db, "a", "S", "Lane 1", last_sync=MON + 29 * DAY, name="Front")
+    records_around_a_gap(db)
+    r = report(db)
+    (loss,) = r.quality.losses
+    # after record 3 ended (09:20 + 60 s), before record 7 started (10:00)
+    assert (loss.kind, loss.count, loss.detail) == ("gap", 3, "seq 4-6")
+    assert (loss.time, loss.lost_after, loss.lost_before) == (
+        MON + 4 * DAY, NINE + 1260, NINE + 3600)
+    said = ("3 records never reached this computer: a sync found them missing, gone from the "
+            "device before it was synced or damaged on it: Front (S · Lane 1): 3, seq 4-6, "
+            "lost between 09:21 and 10:00 on Mon 2 Nov 2026.")
+    assert said in quality_notes(r.quality)
+    console = Console(width=100, record=True)
+    render(r, console)
+    assert said in " ".join(console.export_text().split())
+    assert json.loads(r.to_json())["quality"]["losses"][0] == {
+        "device_id": "a", "kind": "gap", "time": MON + 4 * DAY, "count": 3,
+        "detail": "seq 4-6", "lost_after": NINE + 1260, "lost_before": NINE + 3600}
+
+
+def test_a_gap_is_dated_in_local_time(db: Database, monkeypatch: pytest.MonkeyPatch):
+    from heard.report.callouts import quality_notes
+
+    set_zone(monkeypatch, "America/New_York")  # UTC-5 in November
+    device(db, "a", "S", "Lane 1", last_sync=MON + 29 * DAY)
+    records_around_a_gap(db)
+    assert "seq 4-6, lost between 04:21 and 05:00 on Mon 2 Nov 2026." in " ".join(
+        quality_notes(report(db).quality))
+
+
+def gap_words(db: Database) -> dict[str, str]:
+    """How the report dates each device's gap (one gap a device)."""
+    from heard.report.callouts import lost_when
+
+    return {x.device_id: f"{x.detail}, {lost_when(x)}" for x in report(db).quality.losses
+            if x.kind == "gap"}
+
+
+def test_a_gap_with_one_or_no_record_of_known_time_around_it(db: Database):
+    found = MON + 4 * DAY
+    # Records 1-4 lost; 5 is a boot event at 09:00: nothing before, so "before" alone.
+    db.store_records("first", "log", [bytes(record.event(5, 7, 0, NINE, record.EVENT_BOOT))])
+    gap(db, "first", "log", 1, 4, found)
+    # Records 3-4 lost, none after them yet: "after", closed by the sync that found them.
+    db.store_records("last", "log", [conversation_record(2, NINE + 600)])
+    gap(db, "last", "log", 3, 4, found)
+    # Records around 3-4 of unknown time (clock unset, boot never seen): the sync's time.
+    db.store_records("unknown", "log", [conversation_record(s, None) for s in (2, 5)])
+    gap(db, "unknown", "log", 3, 4, found)
+    # One of them of unknown time: the other says what it can.
+    db.store_records("half", "log", [conversation_record(2, None),
+                                     conversation_record(5, NINE + 1800)])
+    gap(db, "half", "log", 3, 4, found)
+    # Records 3 and 7 of another log of the device say nothing about this log's gap.
+    db.store_records("other", "old-log", [conversation_record(s, NINE + 600 * s)
+                                          for s in (3, 7)])
+    gap(db, "other", "log", 4, 6, found)
+    assert gap_words(db) == {
+        "first": "seq 1-4, lost before Mon 2 Nov 2026 at 09:00",
+        "last": "seq 3-4, lost after Mon 2 Nov 2026 at 09:11, found on Fri 6 Nov 2026 at 00:00",
+        "unknown": "seq 3-4, found on Fri 6 Nov 2026 at 00:00",
+        "half": "seq 3-4, lost before Mon 2 Nov 2026 at 09:30",
+        "other": "seq 4-6, found on Fri 6 Nov 2026 at 00:00"}
+
+
+def test_a_gap_across_days_within_a_minute_or_around_a_restart(db: Database):
+    found = MON + 4 * DAY
+    # Overnight: the last conversation of Monday, the first of Tuesday.
+    db.store_records("night", "log", [conversation_record(1, MON + 17 * 3600),
+                                      conversation_record(3, MON + DAY + 9 * 3600)])
+    gap(db, "night", "log", 2, 2, found)
+    # Within a minute: seconds say which way round.
+    db.store_records("quick", "log", [conversation_record(1, NINE),
+                                      conversation_record(3, NINE + 90)])
+    gap(db, "quick", "log", 2, 2, found)
+    # Record 1 cut at a restart gave its seq to the next one, of the new boot: the gap
+    # came after both.
+    db.store_records("restart", "log", [conversation_record(1, NINE, boot=7),
+                                        conversation_record(1, NINE + 600, boot=8),
+                                        conversation_record(3, NINE + 1200, boot=8)])
+    gap(db, "restart", "log", 2, 2, found)
+    assert gap_words(db) == {
+        "night": "seq 2, lost between Mon 2 Nov 2026 at 17:01 and Tue 3 Nov 2026 at 09:00",
+        "quick": "seq 2, lost between 09:01:00 and 09:01:30 on Mon 2 Nov 2026",
+        "restart": "seq 2, lost between 09:11 and 09:20 on Mon 2 Nov 2026"}
 
 
 def test_records_dropped_are_not_all_called_conversations(db: Database):

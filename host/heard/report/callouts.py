@@ -116,8 +116,36 @@ def when(t: float | None) -> str:
     """A moment in local time, for a sentence: ``on Mon 2 Nov 2026 at 09:05``."""
     if t is None:
         return "at an unknown time"
-    d = dt.datetime.fromtimestamp(t)
-    return f"on {d:%a} {d.day} {d:%b %Y} at {d:%H:%M}"
+    return f"on {_moment(dt.datetime.fromtimestamp(t))}"
+
+
+def _day(d: dt.datetime) -> str:
+    return f"{d:%a} {d.day} {d:%b %Y}"
+
+
+def _moment(d: dt.datetime, clock: str = "%H:%M") -> str:
+    return f"{_day(d)} at {d.strftime(clock)}"
+
+
+def lost_when(x: Loss) -> str:
+    """When a gap's records were made, from the records around it: ``lost between 09:05
+    and 09:40 on Mon 2 Nov 2026``, ``lost after ...`` (and when the sync found them),
+    ``lost before ...``; ``found on ...`` when neither side's time is known."""
+    after = None if x.lost_after is None else dt.datetime.fromtimestamp(x.lost_after)
+    before = None if x.lost_before is None else dt.datetime.fromtimestamp(x.lost_before)
+    if after is not None and before is not None:
+        # minutes alone would read "between 09:05 and 09:05"
+        same_minute = f"{after:%Y%m%d%H%M}" == f"{before:%Y%m%d%H%M}"
+        clock = "%H:%M:%S" if same_minute else "%H:%M"
+        if after.date() == before.date():
+            return (f"lost between {after.strftime(clock)} and {before.strftime(clock)} "
+                    f"on {_day(after)}")
+        return f"lost between {_moment(after, clock)} and {_moment(before, clock)}"
+    if after is not None:  # the sync that found them closes the span
+        return f"lost after {_moment(after)}, found {when(x.time)}"
+    if before is not None:
+        return f"lost before {_moment(before)}"
+    return f"found {when(x.time)}"
 
 
 def _plural(n: int, word: str) -> str:
@@ -136,7 +164,7 @@ _LOSS_WORDS: dict[LossKind, tuple[str, str, str]] = {
     "gap": (
         ("{records} never reached this computer: a sync found them missing, gone from the "
          "device before it was synced or damaged on it"),
-        "{device}: {count:,}, {detail}, found {when}", ""),
+        "{device}: {count:,}, {detail}, {when}", ""),
     "data_reset": (
         ("A device's record log was wiped {times} because the device could not read it, "
          "losing every record not yet synced (how many is not known)"),
@@ -161,7 +189,8 @@ def loss_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
             continue
         listed = "; ".join(item.format(
             device=device_name(by_id[x.device_id]) if x.device_id in by_id else x.device_id,
-            count=x.count, detail=x.detail, when=when(x.time)) for x in found[:max_listed])
+            count=x.count, detail=x.detail,
+            when=lost_when(x) if x.kind == "gap" else when(x.time)) for x in found[:max_listed])
         more = f"; and {len(found) - max_listed} more" if len(found) > max_listed else ""
         sentence = head.format(records=_plural(total, "record"), times=_times(total),
                                bytes=_plural(total, "byte"))

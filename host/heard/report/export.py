@@ -5,8 +5,11 @@ CSV goes to a folder as four files (``devices.csv``, ``conversations.csv``, ``ev
 "version": 1, "devices": [...], "conversations": [...], "events": [...], "gaps": [...]}``.
 Rows carry every field of the records plus the device's store, lane and name, the time in
 unix seconds (``start_utc``, ``time_utc``; for a gap ``found_utc``, when a sync found the
-records missing) and the same time as local ISO 8601 text. Device secrets are never
-exported. With a date range, rows of unknown time are left out.
+records missing) and the same time as local ISO 8601 text. A gap also says when its
+records were made, as far as the records around it tell: after ``lost_after_utc`` (the end
+of the record before it) and before ``lost_before_utc`` (the start of the record after
+it), empty where unknown. Device secrets are never exported. With a date range, rows of
+unknown time are left out (gaps are placed by ``found_utc``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
-from heard.report.query import time_clause
+from heard.report.query import GAP_LOST_AFTER, GAP_LOST_BEFORE, time_clause
 from heardcore import record
 
 FORMAT_VERSION = 1
@@ -33,7 +36,8 @@ CONVERSATION_COLUMNS = ("device_id", *_NAMING, "boot_id", "seq", "start_utc", "s
 EVENT_COLUMNS = ("device_id", *_NAMING, "boot_id", "seq", "time_utc", "time_local",
                  "time_source", "uptime_ms", "clock_s", "name", "code", "a", "b", "text")
 GAP_COLUMNS = ("device_id", *_NAMING, "log_id", "first_seq", "last_seq", "found_utc",
-               "found_local")
+               "found_local", "lost_after_utc", "lost_after_local", "lost_before_utc",
+               "lost_before_local")
 
 
 @dataclass
@@ -74,11 +78,12 @@ def _gaps(conn: sqlite3.Connection, start: int | None,
           end: int | None) -> Iterator[tuple[Any, ...]]:
     """The records syncs found missing (``gaps``), in export column order."""
     where, args = _range("g.found_at", start, end)
-    for row in conn.execute(
+    for *row, found, after, before in conn.execute(
             "SELECT g.device_id, d.store, d.lane, d.name, g.log_id, g.first_seq, g.last_seq, "
-            f"g.found_at FROM gaps g LEFT JOIN devices d USING (device_id) WHERE {where} "
+            f"g.found_at, {GAP_LOST_AFTER}, {GAP_LOST_BEFORE} FROM gaps g "
+            f"LEFT JOIN devices d USING (device_id) WHERE {where} "
             "ORDER BY g.device_id, g.found_at, g.first_seq", args):
-        yield (*row, _local(row[-1]))
+        yield (*row, found, _local(found), after, _local(after), before, _local(before))
 
 
 def _parts(conn: sqlite3.Connection, start: int | None,

@@ -96,13 +96,19 @@ class Loss:
     """One loss of records on a device, placed in the report's range.
 
     ``count``: records not stored (records_dropped), records missing (gap), bytes cut
-    (bytes_cut); 0 for a data_reset, which cannot say how many records it took."""
+    (bytes_cut); 0 for a data_reset, which cannot say how many records it took. A gap's
+    records were made after ``lost_after`` and before ``lost_before``: the end of the
+    record before them and the start of the record after them in the device's log (None:
+    that record is not in the database, or its time is unknown; always None for the other
+    kinds)."""
 
     device_id: str
     kind: LossKind
     time: float | None  # unix seconds: the device's event, or when a sync found a gap
     count: int
     detail: str  # gap: "seq 5-14"; data_reset: the device's reason; else ""
+    lost_after: float | None = None  # unix seconds
+    lost_before: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """The SQL side of reports: devices and lanes, conversations as numpy columns, quality.
 
 Conversations are read in one aggregate query per report, grouped by device from the
-covering index ``conversations_report`` (db.py): SQLite concatenates each column of a device's rows
-(``group_concat``, every column visiting the rows in the same order) and numpy parses the
-text, so a million conversations never become a million Python row objects. Conversations
-whose start time is unknown (NULL) are not loaded; ``unknown_time`` counts them.
+covering index ``conversations_report`` (db_schema.py): SQLite concatenates each column of
+a device's rows (``group_concat``, every column visiting the rows in the same order) and
+numpy parses the text, so a million conversations never become a million Python row
+objects. Conversations whose start time is unknown (NULL) are not loaded; ``unknown_time``
+counts them.
 """
 
 from __future__ import annotations
@@ -118,11 +119,33 @@ def one_mic(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
     return int(row[0])
 
 
+def _neighbour_time(seq: str, value: str, pick: str) -> str:
+    """SQL: ``pick`` of ``value`` over the records of seq ``seq`` in the log of gap ``g``."""
+    return (f"(SELECT {pick}({value}) FROM records r "
+            "LEFT JOIN conversations c ON c.device_id = r.device_id AND c.boot_id = r.boot_id "
+            "AND c.seq = r.seq "
+            "LEFT JOIN events e ON e.device_id = r.device_id AND e.boot_id = r.boot_id "
+            "AND e.seq = r.seq "
+            f"WHERE r.device_id = g.device_id AND r.log_id = g.log_id AND r.seq = {seq})")
+
+
+# When the records of a gap ``g`` were made, from the records on either side of it in the
+# same log: after the end of the one before (a conversation's start plus its duration, an
+# event's time), before the start of the one after. NULL when the database does not hold
+# that record (a merged chain database holds one store's records) or its time is unknown.
+# One seq can be held twice (a record cut at a restart gives its seq to the next one, of
+# the new boot): the latest end and the earliest start are the bounds that hold for both.
+GAP_LOST_AFTER = _neighbour_time(
+    "g.first_seq - 1", "coalesce(c.start_utc + c.duration_ms / 1000.0, e.time_utc)", "max")
+GAP_LOST_BEFORE = _neighbour_time("g.last_seq + 1", "coalesce(c.start_utc, e.time_utc)", "min")
+
+
 def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
            start: int | None, end: int | None) -> list[Loss]:
     """Records the devices lost in [start, end), in time order: ``records_dropped``,
     ``data_reset`` and boot events that cut bytes (also those of unknown time: a loss that
-    cannot be placed is still reported), and the gaps syncs found (when found)."""
+    cannot be placed is still reported), and the gaps syncs found (placed when found,
+    dated by the records around them where known)."""
     in_devices, device_args = _device_clause(device_ids)
     where, args = time_clause("time_utc", start, end)
     found = []
@@ -136,10 +159,12 @@ def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
             f"AND (({where}) OR time_utc IS NULL){in_devices}", args + device_args)]
     where, args = time_clause("found_at", start, end)
     found += [Loss(d, "gap", t, last - first + 1,
-                   f"seq {first}" if first == last else f"seq {first}-{last}")
-              for d, t, first, last in conn.execute(
-                  f"SELECT device_id, found_at, first_seq, last_seq FROM gaps WHERE {where}"
-                  f"{in_devices}", args + device_args)]
+                   f"seq {first}" if first == last else f"seq {first}-{last}",
+                   lost_after=after, lost_before=before)
+              for d, t, first, last, after, before in conn.execute(
+                  f"SELECT device_id, found_at, first_seq, last_seq, {GAP_LOST_AFTER}, "
+                  f"{GAP_LOST_BEFORE} FROM gaps g WHERE {where}{in_devices}",
+                  args + device_args)]
     found.sort(key=lambda x: (x.time is None, x.time or 0.0, x.device_id, x.kind))
     return found
 
