@@ -28,37 +28,37 @@ EMPLOYEE = const(0)
 CUSTOMER = const(1)
 
 # State words (int32 array of STATE_WORDS + 2*K+1 correlation accumulators after them).
-S_CUR = const(0)  # current speaker
+_S_CUR = const(0)  # current speaker
 S_COUNT = const(1)  # frames of evidence against the current speaker
 S_EVIDENCE = const(2)  # last evidence, Q8 (> 0: employee)
 S_DIFF = const(3)  # smoothed level difference, dB Q8
-S_PEAK = const(4)  # recent speech peak level, dB Q12
+_S_PEAK = const(4)  # recent speech peak level, dB Q12
 S_TDOA = const(5)  # last tdoa value
-S_POS = const(6)  # best positive-lag correlation (x16 of the count)
-S_NEG = const(7)  # best negative-lag correlation
+_S_POS = const(6)  # best positive-lag correlation (x16 of the count)
+_S_NEG = const(7)  # best negative-lag correlation
 S_BOTH = const(8)  # 1 when the other party overlaps
 S_CENTRE_E = const(9)  # the employee's smoothed level difference, dB Q8
 S_CENTRE_C = const(10)  # the customer's
 STATE_WORDS = const(11)
 
 # Configuration words.
-C_SAMPLES = const(0)  # samples per frame
-C_MAX_LAG = const(1)  # K
-C_MIN_LAG = const(2)  # m
-C_SMOOTH = const(3)  # correlation and level-difference smoothing, 1/2**k per frame
-C_TDOA_GAIN = const(4)  # evidence per tdoa unit, Q8
-C_LEVEL_GAIN = const(5)  # evidence per dB Q8 of level difference, Q8
+_C_SAMPLES = const(0)  # samples per frame
+_C_MAX_LAG = const(1)  # K
+_C_MIN_LAG = const(2)  # m
+_C_SMOOTH = const(3)  # correlation and level-difference smoothing, 1/2**k per frame
+_C_TDOA_GAIN = const(4)  # evidence per tdoa unit, Q8
+_C_LEVEL_GAIN = const(5)  # evidence per dB Q8 of level difference, Q8
 C_LEVEL_MID = const(6)  # dB Q8
-C_SWITCH_MARGIN = const(7)  # evidence (Q8) that counts against the current speaker
-C_SWITCH_FRAMES = const(8)
-C_BOTH_RATIO = const(9)  # Q8 fraction of the current speaker's correlation peak
-C_BOTH_MIN = const(10)  # least correlation (x16 of the count) for overlap
-C_PEAK_DECAY = const(11)  # dB Q12 per frame
-C_DISTANT = const(12)  # dB Q8 below the peak that is a distant talker
-C_STRIDE = const(13)  # correlation uses every k-th sample
-C_ADAPT = const(14)  # level centres learn 1/2**k per frame; 0: fixed at level_mid
+_C_SWITCH_MARGIN = const(7)  # evidence (Q8) that counts against the current speaker
+_C_SWITCH_FRAMES = const(8)
+_C_BOTH_RATIO = const(9)  # Q8 fraction of the current speaker's correlation peak
+_C_BOTH_MIN = const(10)  # least correlation (x16 of the count) for overlap
+_C_PEAK_DECAY = const(11)  # dB Q12 per frame
+_C_DISTANT = const(12)  # dB Q8 below the peak that is a distant talker
+_C_STRIDE = const(13)  # correlation uses every k-th sample
+_C_ADAPT = const(14)  # level centres learn 1/2**k per frame; 0: fixed at level_mid
 C_SPREAD = const(15)  # dB Q8 each centre starts from level_mid
-C_WORDS = const(16)
+_C_WORDS = const(16)
 
 
 def config(params, samples):
@@ -106,7 +106,7 @@ def correlate(signs0, signs1, state, cfg, fresh: int) -> int:
     lags = c[1]
     shift = c[3]
     base = 11  # STATE_WORDS
-    stride = c[13]  # C_STRIDE
+    stride = c[13]  # _C_STRIDE
     terms = (n - 2 * lags + stride - 1) // stride
     k = 0 - lags
     while k <= lags:
@@ -139,8 +139,8 @@ def correlate(signs0, signs1, state, cfg, fresh: int) -> int:
         if v > neg:
             neg = v
         k += 1
-    st[6] = pos  # S_POS
-    st[7] = neg  # S_NEG
+    st[6] = pos  # _S_POS
+    st[7] = neg  # _S_NEG
     st[5] = pos - neg  # S_TDOA
     return pos - neg
 
@@ -152,7 +152,7 @@ def decide(state, tdoa: int, diff: int, cfg) -> int:
     h = ptr16(state)
     c = ptr32(cfg)
     ch = ptr16(cfg)
-    adapt = c[14]  # C_ADAPT
+    adapt = c[14]  # _C_ADAPT
     centre_e = (((h[19] ^ 0x8000) - 0x8000) << 16) | h[18]  # S_CENTRE_E
     centre_c = (((h[21] ^ 0x8000) - 0x8000) << 16) | h[20]  # S_CENTRE_C
     mid = (((ch[13] ^ 0x8000) - 0x8000) << 16) | ch[12]  # C_LEVEL_MID may be negative

@@ -14,7 +14,7 @@ that runs for weeks must start a new detector (a new time base) between conversa
 
 import array
 
-from heardcore import attribution, frontend, vad
+from heardcore import attribution, frontend, rise, vad
 from heardcore.conversation import Tracker
 from heardcore.events import CUSTOMER, EMPLOYEE
 from heardcore.turns import TurnTaker
@@ -55,7 +55,9 @@ class Detector:
         self.attr_state[attribution.S_CENTRE_E] = mid + spread
         self.attr_state[attribution.S_CENTRE_C] = mid - spread
         self.tracker = Tracker(params, sink)
-        self.turns = TurnTaker(params, self.tracker)
+        # Two mics: the last second of frame levels, for the turn layer's overlap cue.
+        self.rises = rise.new() if channels == 2 else None
+        self.turns = TurnTaker(params, self.tracker, self.rises)
         self.mono = None
         if channels == 1:
             # Imported only for one microphone: a stereo device keeps the heap it would take.
@@ -137,6 +139,7 @@ class Detector:
             if employee and customer:
                 self.tracker.overlap(self.frame_ms, now)
         if nch == 2:
+            rise.track(self.rises, level0, level1)
             self.turns.update(now, employee, customer)
         self.level0 = level0
         self.level1 = level1

@@ -18,15 +18,15 @@ import struct
 from micropython import const
 
 MAGIC = b"hR"
-VERSION = const(1)
+_VERSION = const(1)
 HEADER = "<2sBBHII"
 HEADER_SIZE = const(14)
-CRC_SIZE = const(4)
+_CRC_SIZE = const(4)
 MAX_RECORD = const(160)  # no record of any version is longer
 
-KIND_CONVERSATION = const(1)
-KIND_EVENT = const(2)
-KIND_NAMES = {KIND_CONVERSATION: "conversation", KIND_EVENT: "event"}
+_KIND_CONVERSATION = const(1)
+_KIND_EVENT = const(2)
+KIND_NAMES = {_KIND_CONVERSATION: "conversation", _KIND_EVENT: "event"}
 
 # Event codes (field ``event`` of an event record) and what ``a``, ``b``, ``text`` hold.
 EVENT_BOOT = const(1)  # a: reset cause (RESET_*), b: 0, text: firmware version
@@ -84,8 +84,8 @@ def _clamped(fmt, values):
 
 
 def _seal(kind, seq, boot_id, body):
-    length = HEADER_SIZE + len(body) + CRC_SIZE
-    head = struct.pack(HEADER, MAGIC, VERSION, kind, length, seq, boot_id)
+    length = HEADER_SIZE + len(body) + _CRC_SIZE
+    head = struct.pack(HEADER, MAGIC, _VERSION, kind, length, seq, boot_id)
     body = bytes(body)
     crc = binascii.crc32(body, binascii.crc32(head)) & 0xFFFFFFFF
     return head + body + struct.pack("<I", crc)
@@ -104,7 +104,7 @@ def conversation(seq, boot_id, uptime_ms, clock_s, conv, channels):
         conv.clipped_samples, conv.lost_ms, channels,
     )
     body = struct.pack(_CONVERSATION_V1, *_clamped(_CONVERSATION_V1, values))
-    return _seal(KIND_CONVERSATION, seq, boot_id, body)
+    return _seal(_KIND_CONVERSATION, seq, boot_id, body)
 
 
 def event(seq, boot_id, uptime_ms, clock_s, code, a=0, b=0, text=""):
@@ -117,14 +117,14 @@ def event(seq, boot_id, uptime_ms, clock_s, code, a=0, b=0, text=""):
         raw.append(c if 0x20 <= c < 0x7F else 0x3F)  # "?"
     values = _clamped(_EVENT_V1, (uptime_ms, clock_s, code, a, b, len(raw)))
     body = struct.pack(_EVENT_V1, *values) + raw
-    return _seal(KIND_EVENT, seq, boot_id, body)
+    return _seal(_KIND_EVENT, seq, boot_id, body)
 
 
 def with_seq(raw, seq, boot_id):
     """A copy of record ``raw`` renumbered (and sealed again): records are built when a
     conversation ends and numbered when they are written."""
     _m, _v, kind, length, _s, _b = struct.unpack_from(HEADER, raw, 0)
-    return _seal(kind, seq, boot_id, raw[HEADER_SIZE:length - CRC_SIZE])
+    return _seal(kind, seq, boot_id, raw[HEADER_SIZE:length - _CRC_SIZE])
 
 
 def peek_length(data, offset=0):
@@ -143,11 +143,11 @@ def check(data, offset=0):
     magic, version, kind, length, seq, _boot = struct.unpack_from(HEADER, data, offset)
     if magic != MAGIC:
         raise RecordError("bad magic")
-    if length < HEADER_SIZE + CRC_SIZE or length > MAX_RECORD:
+    if length < HEADER_SIZE + _CRC_SIZE or length > MAX_RECORD:
         raise RecordError("bad length {}".format(length))
     if len(data) - offset < length:
         raise RecordError("torn: {} of {} bytes".format(len(data) - offset, length))
-    end = offset + length - CRC_SIZE
+    end = offset + length - _CRC_SIZE
     crc = binascii.crc32(memoryview(data)[offset:end]) & 0xFFFFFFFF
     if crc != struct.unpack_from("<I", data, end)[0]:
         raise RecordError("bad CRC")
@@ -157,10 +157,10 @@ def check(data, offset=0):
 
 
 def _decode_v1(kind, body):
-    if kind == KIND_CONVERSATION:
+    if kind == _KIND_CONVERSATION:
         values = struct.unpack_from(_CONVERSATION_V1, body, 0)
         return dict(zip(CONVERSATION_FIELDS, values))
-    if kind == KIND_EVENT:
+    if kind == _KIND_EVENT:
         values = struct.unpack_from(_EVENT_V1, body, 0)
         out = dict(zip(EVENT_FIELDS, values[:5]))
         start = struct.calcsize(_EVENT_V1)
@@ -177,7 +177,7 @@ def decode(data, offset=0):
     """The record at ``offset`` as a dict: header fields plus the body's fields."""
     length, _seq = check(data, offset)
     _m, version, kind, _l, seq, boot_id = struct.unpack_from(HEADER, data, offset)
-    body = bytes(data[offset + HEADER_SIZE:offset + length - CRC_SIZE])
+    body = bytes(data[offset + HEADER_SIZE:offset + length - _CRC_SIZE])
     out = _DECODERS[version](kind, body)
     out["version"] = version
     out["kind"] = KIND_NAMES.get(kind, str(kind))

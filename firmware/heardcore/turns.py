@@ -9,6 +9,13 @@ are dropped. An onset while the other party's segment is open is an overlap cand
 - interruption: the other party had been talking at least ``interrupt_prior_ms`` (it was
   mid-utterance, not a stray fragment), carried on at least ``interrupt_overlap_ms`` past
   the onset, and the newcomer keeps talking ``interrupt_hold_ms`` or outlasts the other.
+  With two microphones the newcomer's own microphone must also have risen by
+  ``interrupt_rise_db10`` or more just before the onset (``heardcore.rise``): a second
+  voice joined. That rise also shows an overlap the frames do not: the detector gives each
+  frame to one party, so a newcomer who talks over the other usually appears only when it
+  dominates, in a seamless switch (the other's last frame is the one before). Such an
+  onset with the rise counts as having overlapped, and its segment is dated back by
+  ``interrupt_overlap_ms``, to where that overlap began at the latest.
 Closed segments reach the conversation tracker in onset order: a segment that closes while
 the other party's earlier segment is still open waits in a small preallocated buffer.
 Times are integer ms.
@@ -19,12 +26,15 @@ import array
 from micropython import const
 
 from heardcore.events import CUSTOMER, EMPLOYEE
+from heardcore.rise import rise
 
-KIND_TURN = const(0)
+_KIND_TURN = const(0)
 KIND_INTERRUPTION = const(1)
 KIND_BACKCHANNEL = const(2)
 _PENDING = const(3)
 _HELD_MAX = const(8)
+_LIFTED = const(1)
+_ROSE = const(2)
 
 
 class _Party:
@@ -32,8 +42,11 @@ class _Party:
         self.open = False
         self.start = 0  # onset of the open segment, ms
         self.last = 0  # end of its last active frame, ms
-        self.kind = KIND_TURN
+        self.kind = _KIND_TURN
         self.other_talked = 0  # how long the other party had been talking at this onset, ms
+        # _LIFTED: the newcomer's mic rose into this onset (always set without two mics);
+        # _ROSE: ... and the switch was seamless, an overlap the frames missed.
+        self.rise = _LIFTED
         self.other_start = -1  # onset of the other's segment open at this onset
         self.closed_start = -1  # the last closed segment (whatever its length)
         self.closed_last = 0
@@ -42,7 +55,8 @@ class _Party:
 class TurnTaker:
     """Turns per-frame activity into classified segments, passed on in onset order."""
 
-    def __init__(self, params, tracker):
+    def __init__(self, params, tracker, rises=None):
+        """``rises``: the ``heardcore.rise`` buffer of two microphones, or None."""
         self.frame_ms = params.frame_ms
         self.bridge = params.turn_bridge_ms
         self.min_speech = params.min_speech_ms
@@ -50,6 +64,8 @@ class TurnTaker:
         self.hold = params.interrupt_hold_ms
         self.bc_max = params.backchannel_max_ms
         self.prior = params.interrupt_prior_ms
+        self.rises = rises if params.interrupt_rise_db10 else None
+        self.rise_min = params.interrupt_rise_db10 * 256 // 10
         self.tracker = tracker
         self.parties = (_Party(), _Party())
         self.held = array.array("i", [0] * (4 * _HELD_MAX))  # who, start, end, kind
@@ -57,8 +73,8 @@ class TurnTaker:
 
     def update(self, now_ms, employee, customer):
         """Advance to the frame ending at ``now_ms`` with who was heard in it."""
-        self._step(EMPLOYEE, employee, now_ms)
-        self._step(CUSTOMER, customer, now_ms)
+        self._step(EMPLOYEE, employee, customer, now_ms)
+        self._step(CUSTOMER, customer, employee, now_ms)
         # The earliest segment still open: if it began in time, its conversation waits for it.
         emp, cus = self.parties[EMPLOYEE], self.parties[CUSTOMER]
         onset = cus.start if cus.open else -1
@@ -66,23 +82,29 @@ class TurnTaker:
             onset = emp.start
         self.tracker.tick(now_ms, onset)
 
-    def _step(self, who, active, now):
+    def _step(self, who, active, other_active, now):
         me = self.parties[who]
         other = self.parties[1 - who]
         if active:
             if not me.open:
                 me.open = True
                 me.start = now - self.frame_ms
-                me.kind = KIND_TURN
+                me.kind = _KIND_TURN
+                me.rise = _LIFTED
                 if other.open:  # during the other's segment, its short pauses included
                     me.kind = _PENDING
                     me.other_talked = me.start - other.start
                     me.other_start = other.start
+                    if self.rises is not None:
+                        me.rise = 0
+                        if rise(self.rises, who) >= self.rise_min:  # channel = party
+                            seamless = other.last == me.start and not other_active
+                            me.rise = _ROSE if seamless else _LIFTED
             me.last = now
             if (
                 me.kind == _PENDING
-                and me.other_talked >= self.prior
-                and other.last - me.start >= self.overlap
+                and me.other_talked >= self.prior and me.rise
+                and (me.rise == _ROSE or other.last - me.start >= self.overlap)
                 and now - me.start >= self.hold
             ):
                 me.kind = KIND_INTERRUPTION
@@ -108,13 +130,17 @@ class TurnTaker:
             if end - start < self.bc_max and other_end > end:
                 kind = KIND_BACKCHANNEL  # the other talked through it
             elif (
-                me.other_talked >= self.prior
-                and other_end - start >= self.overlap
+                me.other_talked >= self.prior and me.rise
+                and (me.rise == _ROSE or other_end - start >= self.overlap)
                 and other_end < end
             ):
                 kind = KIND_INTERRUPTION  # the other yielded
             else:
-                kind = KIND_TURN
+                kind = _KIND_TURN
+        if kind == KIND_INTERRUPTION and me.rise == _ROSE:
+            # The newcomer was heard over the other before the switch (not before the other
+            # began: segments reach the tracker in onset order).
+            start = max(start - self.overlap, me.other_start)
         if other.open and other.start < start:
             self._hold(who, start, end, kind)
             return

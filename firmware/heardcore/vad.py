@@ -20,16 +20,16 @@ from micropython import const
 # level of this half window and of the previous one (Q8).
 WORDS = const(6)
 _NO_MIN = const(1 << 20)  # above any level (Q8)
-CFG_SMOOTH = const(0)  # level smoothing, Q8 fraction of the step (256 = none)
-CFG_FALL = const(1)  # floor falls by 1/2**k of the gap per frame
-CFG_RISE = const(2)  # floor rise per frame after start-up, Q12 dB
-CFG_RISE0 = const(3)  # floor rise per frame during start-up, Q12 dB
-CFG_STARTUP = const(4)  # start-up frames
-CFG_ON = const(5)  # dB Q8 above the floor that starts speech
-CFG_OFF = const(6)  # dB Q8 above the floor that keeps speech
-CFG_HANG = const(7)  # hangover frames
-CFG_HALF = const(8)  # frames in half the minimum window (0: no window)
-CFG_WORDS = const(9)
+_CFG_SMOOTH = const(0)  # level smoothing, Q8 fraction of the step (256 = none)
+_CFG_FALL = const(1)  # floor falls by 1/2**k of the gap per frame
+_CFG_RISE = const(2)  # floor rise per frame after start-up, Q12 dB
+_CFG_RISE0 = const(3)  # floor rise per frame during start-up, Q12 dB
+_CFG_STARTUP = const(4)  # start-up frames
+_CFG_ON = const(5)  # dB Q8 above the floor that starts speech
+_CFG_OFF = const(6)  # dB Q8 above the floor that keeps speech
+_CFG_HANG = const(7)  # hangover frames
+_CFG_HALF = const(8)  # frames in half the minimum window (0: no window)
+_CFG_WORDS = const(9)
 
 
 def config(params):

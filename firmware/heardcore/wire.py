@@ -20,11 +20,11 @@ import struct
 from micropython import const
 
 END = const(0xC0)
-ESC = const(0xDB)
+_ESC = const(0xDB)
 _ESC_END = const(0xDC)
 _ESC_ESC = const(0xDD)
-_ESC_CTRL = const(0xE0)  # 0x01-0x05 are sent as ESC, 0xE0 + byte
-ETX = const(0x03)
+_ESC_CTRL = const(0xE0)  # 0x01-0x05 are sent as _ESC, 0xE0 + byte
+_ETX = const(0x03)
 
 PROTOCOL = const(1)
 MAX_REQUEST = const(200)  # payload bytes of a request: the ESP32 UART ring is 260 bytes
@@ -84,13 +84,13 @@ def encode(kind, req_id, body=b""):
     out = bytearray((END,))
     for b in payload:
         if b == END:
-            out.append(ESC)
+            out.append(_ESC)
             out.append(_ESC_END)
-        elif b == ESC:
-            out.append(ESC)
+        elif b == _ESC:
+            out.append(_ESC)
             out.append(_ESC_ESC)
         elif 0 < b < 6:
-            out.append(ESC)
+            out.append(_ESC)
             out.append(_ESC_CTRL + b)
         else:
             out.append(b)
@@ -107,13 +107,13 @@ def decode(chunk):
             if b == _ESC_END:
                 payload.append(END)
             elif b == _ESC_ESC:
-                payload.append(ESC)
+                payload.append(_ESC)
             elif 0xE0 < b < 0xE6:
                 payload.append(b - _ESC_CTRL)
             else:
                 raise FrameError("bad escape")
             escaped = False
-        elif b == ESC:
+        elif b == _ESC:
             escaped = True
         else:
             payload.append(b)

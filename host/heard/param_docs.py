@@ -189,6 +189,14 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "ms",
         "... and the interrupted party had been talking this long (mid-utterance, not a fragment)",
     ),
+    "interrupt_rise_db10": (
+        "0.1 dB",
+        (
+            "two mics: ... and the newcomer's own mic was this much louder over the last 300 ms "
+            "than over the half second before the last second (a second voice joined); such a "
+            "rise at a seamless switch is taken as the overlap itself (0: off)"
+        ),
+    ),
     "backchannel_max_ms": (
         "ms",
         (

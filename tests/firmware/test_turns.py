@@ -6,6 +6,7 @@ A script is a list of (start_ms, end_ms, party) stretches of activity; frames ar
 from heardcore.conversation import Tracker
 from heardcore.events import CUSTOMER, EMPLOYEE, Sink
 from heardcore.params import Params
+from heardcore.rise import new, rise, track
 from heardcore.turns import TurnTaker
 
 E = EMPLOYEE
@@ -45,13 +46,15 @@ class Log(Sink):
         self.solo.append((start_ms, end_ms, talk_ms))
 
 
-def play(script, overrides=None, each_frame=None):
+def play(script, overrides=None, each_frame=None, levels=None):
     """Run a script through TurnTaker and Tracker; ``each_frame(now, tracker)`` may report
-    per-frame quality numbers, as the detector does."""
+    per-frame quality numbers, as the detector does. ``levels(now)``: the two mics' frame
+    levels in whole dB, for the overlap cue of two microphones (``heardcore.rise``)."""
     params = Params(overrides)
     log = Log()
     tracker = Tracker(params, log)
-    turns = TurnTaker(params, tracker)
+    rises = new() if levels is not None else None
+    turns = TurnTaker(params, tracker, rises)
     end = 0
     for _, stop, _ in script:
         if stop > end:
@@ -67,6 +70,9 @@ def play(script, overrides=None, each_frame=None):
                     customer = True
         if each_frame is not None:
             each_frame(now, tracker)
+        if rises is not None:
+            level0, level1 = levels(now)
+            track(rises, level0 << 8, level1 << 8)
         turns.update(now, employee, customer)
     turns.finish(end + 10)
     return log
@@ -100,6 +106,60 @@ def test_interruption_when_the_newcomer_takes_over():
 def test_short_overlap_is_not_an_interruption():
     log = play([(1000, 4000, E), (3900, 6000, C)], {"interrupt_overlap_ms": 300})
     assert log.interruptions == []
+
+
+def test_rise_compares_the_last_300_ms_with_the_half_second_before_the_last_second():
+    buf = new()
+    for _ in range(99):
+        track(buf, 40 << 8, 30 << 8)
+    assert rise(buf, 0) == 0  # not a full second yet
+    # Frames 0-49: 40 dB; 50-69 (the gap between the windows): 70 dB; 70-99: 46 dB.
+    buf = new()
+    for f in range(100):
+        level = 40 if f < 50 else 70 if f < 70 else 46
+        track(buf, level << 8, 30 << 8)
+    assert rise(buf, 0) == 6 << 8 and rise(buf, 1) == 0
+    for _ in range(30):  # 300 ms more at 46 dB: the earlier window moves onto frames 30-79
+        track(buf, 46 << 8, 30 << 8)
+    assert rise(buf, 0) == (46 << 8) - ((20 * 40 + 20 * 70 + 10 * 46) << 8) // 50  # -7.2 dB
+
+
+def _customer_joins(now):
+    # The employee's mic stays at 50 dB; the customer's hears the employee's leak (35 dB)
+    # until the customer starts talking over the employee at 2700 ms (45 dB).
+    return 50, 45 if now > 2700 else 35
+
+
+def test_a_seamless_switch_onto_a_rising_mic_is_an_interruption():
+    # Frames give the floor to the customer only at 3000 ms, the frame after the employee's
+    # last: the customer's own mic rose 10 dB over the 300 ms before, so the customer had
+    # been talking over the employee. The interruption is dated back by the overlap.
+    script = [(1000, 3000, E), (3000, 5000, C)]
+    log = play(script, levels=_customer_joins)
+    assert log.interruptions == [(C, 2700)]
+    assert log.segments[-1] == (C, 2700, 5000)
+    quiet = play(script, levels=lambda now: (50, 35))  # no second voice: a plain turn
+    assert quiet.interruptions == [] and quiet.segments[-1] == (C, 3000, 5000)
+    assert play(script).interruptions == []  # one microphone: the frames show no overlap
+
+
+def test_a_rising_mic_needs_the_other_mid_utterance_and_a_newcomer_that_stays():
+    # The employee had talked only 1.5 s (under interrupt_prior_ms): a turn.
+    short = play([(1500, 3000, E), (3000, 5000, C)], levels=_customer_joins)
+    assert short.interruptions == []
+    # A short "mm-hmm" that the employee talks through stays a backchannel.
+    log = play([(1000, 3000, E), (3000, 3400, C), (3400, 6000, E)], levels=_customer_joins)
+    assert log.interruptions == [] and log.backchannels == [(C, 3000)]
+
+
+def test_an_overlap_without_a_rising_mic_is_not_an_interruption():
+    # The frames show an overlap, but the customer's mic did not rise: with two mics that
+    # is one voice moving between the parties' cues, not a second voice.
+    script = [(1000, 4000, E), (3400, 6000, C)]
+    assert play(script).interruptions == [(C, 3400)]
+    assert play(script, levels=lambda now: (50, 35)).interruptions == []
+    assert play(script, levels=lambda now: (50, 45 if now > 3100 else 35)).interruptions == [
+        (C, 3400)]
 
 
 def test_segments_reach_the_tracker_in_onset_order():

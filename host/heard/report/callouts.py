@@ -71,9 +71,9 @@ def quality_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
         notes.append(unknown_time(q.unknown_time))
     if q.conversations:
         notes.append("Interruptions are counted where one party takes over from the other "
-                     "without a pause: the detector misses many and reports some that were "
-                     "not (docs/ACCURACY.md), so compare lanes and weeks rather than single "
-                     "conversations.")
+                     "while the other is still talking: the detector misses some and reports "
+                     "some that were not (docs/ACCURACY.md), so compare lanes and weeks rather "
+                     "than single conversations.")
     if q.one_mic:
         notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
                      "who talked how much is unreliable there (a second microphone is needed "
