@@ -225,7 +225,7 @@ def test_a_gap_is_dated_by_the_records_around_it(tmp_path: Path):
     text = render_html(build(tmp_path / "g.db"))
     assert ("3 records never reached this computer: a sync found them missing, gone from the "
             "device before it was synced or damaged on it: Front (Main St · Lane 1): 3, "
-            "seq 4-6, lost between 09:21 and 10:00 on Mon 2 Nov 2026.") in text
+            "seq 4-6, lost between 09:21 and 10:01 on Mon 2 Nov 2026.") in text
 
 
 def test_patience_histogram_in_the_model(tmp_path: Path):

@@ -533,20 +533,20 @@ def test_a_gap_is_dated_by_the_records_around_it(db: Database):
     records_around_a_gap(db)
     r = report(db)
     (loss,) = r.quality.losses
-    # after record 3 ended (09:20 + 60 s), before record 7 started (10:00)
+    # written after record 3 (which ended 09:20 + 60 s), before record 7 (10:00 + 60 s)
     assert (loss.kind, loss.count, loss.detail) == ("gap", 3, "seq 4-6")
     assert (loss.time, loss.lost_after, loss.lost_before) == (
-        MON + 4 * DAY, NINE + 1260, NINE + 3600)
+        MON + 4 * DAY, NINE + 1260, NINE + 3660)
     said = ("3 records never reached this computer: a sync found them missing, gone from the "
             "device before it was synced or damaged on it: Front (S · Lane 1): 3, seq 4-6, "
-            "lost between 09:21 and 10:00 on Mon 2 Nov 2026.")
+            "lost between 09:21 and 10:01 on Mon 2 Nov 2026.")
     assert said in quality_notes(r.quality)
     console = Console(width=100, record=True)
     render(r, console)
     assert said in " ".join(console.export_text().split())
     assert json.loads(r.to_json())["quality"]["losses"][0] == {
         "device_id": "a", "kind": "gap", "time": MON + 4 * DAY, "count": 3,
-        "detail": "seq 4-6", "lost_after": NINE + 1260, "lost_before": NINE + 3600}
+        "detail": "seq 4-6", "lost_after": NINE + 1260, "lost_before": NINE + 3660}
 
 
 def test_a_gap_is_dated_in_local_time(db: Database, monkeypatch: pytest.MonkeyPatch):
@@ -555,7 +555,7 @@ def test_a_gap_is_dated_in_local_time(db: Database, monkeypatch: pytest.MonkeyPa
     set_zone(monkeypatch, "America/New_York")  # UTC-5 in November
     device(db, "a", "S", "Lane 1", last_sync=MON + 29 * DAY)
     records_around_a_gap(db)
-    assert "seq 4-6, lost between 04:21 and 05:00 on Mon 2 Nov 2026." in " ".join(
+    assert "seq 4-6, lost between 04:21 and 05:01 on Mon 2 Nov 2026." in " ".join(
         quality_notes(report(db).quality))
 
 
@@ -590,7 +590,7 @@ def test_a_gap_with_one_or_no_record_of_known_time_around_it(db: Database):
         "first": "seq 1-4, lost before Mon 2 Nov 2026 at 09:00",
         "last": "seq 3-4, lost after Mon 2 Nov 2026 at 09:11, found on Fri 6 Nov 2026 at 00:00",
         "unknown": "seq 3-4, found on Fri 6 Nov 2026 at 00:00",
-        "half": "seq 3-4, lost before Mon 2 Nov 2026 at 09:30",
+        "half": "seq 3-4, lost before Mon 2 Nov 2026 at 09:31",
         "other": "seq 4-6, found on Fri 6 Nov 2026 at 00:00"}
 
 
@@ -600,9 +600,11 @@ def test_a_gap_across_days_within_a_minute_or_around_a_restart(db: Database):
     db.store_records("night", "log", [conversation_record(1, MON + 17 * 3600),
                                       conversation_record(3, MON + DAY + 9 * 3600)])
     gap(db, "night", "log", 2, 2, found)
-    # Within a minute: seconds say which way round.
-    db.store_records("quick", "log", [conversation_record(1, NINE),
-                                      conversation_record(3, NINE + 90)])
+    # Within a minute (a conversation written at 09:01, an event 30 s later): seconds say
+    # which way round.
+    db.store_records("quick", "log", [
+        conversation_record(1, NINE),
+        bytes(record.event(3, 7, 0, NINE + 90, record.EVENT_CONFIG_CHANGED))])
     gap(db, "quick", "log", 2, 2, found)
     # Record 1 cut at a restart gave its seq to the next one, of the new boot: the gap
     # came after both.
@@ -610,10 +612,17 @@ def test_a_gap_across_days_within_a_minute_or_around_a_restart(db: Database):
                                         conversation_record(1, NINE + 600, boot=8),
                                         conversation_record(3, NINE + 1200, boot=8)])
     gap(db, "restart", "log", 2, 2, found)
+    # The record after was written "before" the one before: the device's clock was set in
+    # between, so the span says nothing and the sync's time is given.
+    db.store_records("backwards", "log", [
+        conversation_record(1, NINE + 600),
+        bytes(record.event(3, 7, 0, NINE, record.EVENT_CONFIG_CHANGED))])
+    gap(db, "backwards", "log", 2, 2, found)
     assert gap_words(db) == {
-        "night": "seq 2, lost between Mon 2 Nov 2026 at 17:01 and Tue 3 Nov 2026 at 09:00",
+        "backwards": "seq 2, found on Fri 6 Nov 2026 at 00:00",
+        "night": "seq 2, lost between Mon 2 Nov 2026 at 17:01 and Tue 3 Nov 2026 at 09:01",
         "quick": "seq 2, lost between 09:01:00 and 09:01:30 on Mon 2 Nov 2026",
-        "restart": "seq 2, lost between 09:11 and 09:20 on Mon 2 Nov 2026"}
+        "restart": "seq 2, lost between 09:11 and 09:21 on Mon 2 Nov 2026"}
 
 
 def test_records_dropped_are_not_all_called_conversations(db: Database):

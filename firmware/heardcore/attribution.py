@@ -203,6 +203,8 @@ def near_talk(state, top: int, speech: int, cfg) -> int:
     if peak < 0:
         peak = 0
     if speech and level > peak:
-        peak = level
+        # An eighth of the way up per frame: a door slam or a knock on the counter (a frame
+        # or two) barely lifts it, so it cannot shut out the talk that follows.
+        peak = peak + ((level - peak) >> 3)
     st[4] = peak
     return 1 if level > peak - (c[12] << 4) else 0

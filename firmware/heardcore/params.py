@@ -37,7 +37,7 @@ SPEC = (
     ('switch_ms', 50, 10, 1000),
     ('both_ratio_permille', 1000, 100, 1000),
     ('both_min_corr_permille', 1000, 0, 1000),
-    ('peak_decay_db10_per_s', 20, 1, 500),
+    ('peak_decay_db10_per_s', 5, 1, 500),
     ('distant_drop_db10', 200, 30, 600),
     ('mono_spurt_gap_ms', 200, 50, 1000),
     ('mono_spurt_min_ms', 200, 0, 2000),

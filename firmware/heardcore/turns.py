@@ -13,9 +13,10 @@ are dropped. An onset while the other party's segment is open is an overlap cand
   ``interrupt_rise_db10`` or more just before the onset (``heardcore.rise``): a second
   voice joined. That rise also shows an overlap the frames do not: the detector gives each
   frame to one party, so a newcomer who talks over the other usually appears only when it
-  dominates, in a seamless switch (the other's last frame is the one before). Such an
-  onset with the rise counts as having overlapped, and its segment is dated back by
-  ``interrupt_overlap_ms``, to where that overlap began at the latest.
+  dominates, in a seamless switch (the other was heard in the frame before). Such an
+  onset with the rise counts as having overlapped if the newcomer then keeps talking
+  ``interrupt_hold_ms``, and its segment is dated back by ``interrupt_overlap_ms``, to where
+  that overlap began at the latest.
 Closed segments reach the conversation tracker in onset order: a segment that closes while
 the other party's earlier segment is still open waits in a small preallocated buffer.
 Times are integer ms.
@@ -45,7 +46,7 @@ class _Party:
         self.kind = _KIND_TURN
         self.other_talked = 0  # how long the other party had been talking at this onset, ms
         # _LIFTED: the newcomer's mic rose into this onset (always set without two mics);
-        # _ROSE: ... and the switch was seamless, an overlap the frames missed.
+        # _ROSE: ... and the other was heard until just before it: the overlap is the rise's.
         self.rise = _LIFTED
         self.other_start = -1  # onset of the other's segment open at this onset
         self.closed_start = -1  # the last closed segment (whatever its length)
@@ -69,12 +70,16 @@ class TurnTaker:
         self.tracker = tracker
         self.parties = (_Party(), _Party())
         self.held = array.array("i", [0] * (4 * _HELD_MAX))  # who, start, end, kind
+        self.heard = bytearray(2)  # who was heard in the last frame
         self.held_count = 0
 
     def update(self, now_ms, employee, customer):
         """Advance to the frame ending at ``now_ms`` with who was heard in it."""
-        self._step(EMPLOYEE, employee, customer, now_ms)
-        self._step(CUSTOMER, customer, employee, now_ms)
+        heard = self.heard
+        self._step(EMPLOYEE, employee, heard[1], now_ms)
+        self._step(CUSTOMER, customer, heard[0], now_ms)
+        heard[0] = employee  # 0 or 1 (EMPLOYEE, CUSTOMER)
+        heard[1] = customer
         # The earliest segment still open: if it began in time, its conversation waits for it.
         emp, cus = self.parties[EMPLOYEE], self.parties[CUSTOMER]
         onset = cus.start if cus.open else -1
@@ -82,7 +87,8 @@ class TurnTaker:
             onset = emp.start
         self.tracker.tick(now_ms, onset)
 
-    def _step(self, who, active, other_active, now):
+    def _step(self, who, active, other_before, now):
+        # other_before: the other party was heard in the previous frame.
         me = self.parties[who]
         other = self.parties[1 - who]
         if active:
@@ -98,8 +104,7 @@ class TurnTaker:
                     if self.rises is not None:
                         me.rise = 0
                         if rise(self.rises, who) >= self.rise_min:  # channel = party
-                            seamless = other.last == me.start and not other_active
-                            me.rise = _ROSE if seamless else _LIFTED
+                            me.rise = _ROSE if other_before else _LIFTED
             me.last = now
             if (
                 me.kind == _PENDING
@@ -114,33 +119,39 @@ class TurnTaker:
     def _close(self, who, me, other):
         me.open = False
         start, end, kind = me.start, me.last, me.kind
+        earlier_end = me.closed_last  # this party's previous segment
         me.closed_start = start
         me.closed_last = end
         if end - start < self.min_speech:
             return
-        if kind == _PENDING:
+        other_end = -1
+        if kind == _PENDING or kind == KIND_INTERRUPTION:
             # The end of the other's segment that was open at this onset (not of a later
             # one: the other may have stopped and started again meanwhile).
             if other.open and other.start == me.other_start:
                 other_end = other.last
             elif other.closed_start == me.other_start:
                 other_end = other.closed_last
-            else:
-                other_end = -1
+        if kind == _PENDING:
             if end - start < self.bc_max and other_end > end:
                 kind = KIND_BACKCHANNEL  # the other talked through it
             elif (
                 me.other_talked >= self.prior and me.rise
-                and (me.rise == _ROSE or other_end - start >= self.overlap)
                 and other_end < end
+                and (other_end - start >= self.overlap
+                     # An overlap seen only by the rise: the other always "yields" at a
+                     # seamless switch, so the newcomer must also hold the floor (a quick
+                     # "okay" over the other's last words is not an interruption).
+                     or me.rise == _ROSE and end - start >= self.hold)
             ):
                 kind = KIND_INTERRUPTION  # the other yielded
             else:
                 kind = _KIND_TURN
-        if kind == KIND_INTERRUPTION and me.rise == _ROSE:
-            # The newcomer was heard over the other before the switch (not before the other
-            # began: segments reach the tracker in onset order).
-            start = max(start - self.overlap, me.other_start)
+        if kind == KIND_INTERRUPTION and me.rise == _ROSE and other_end - start < self.overlap:
+            # The frames missed the overlap; the newcomer was heard over the other before
+            # the switch: not before the other began nor before this party's previous
+            # segment ended (onset order).
+            start = max(start - self.overlap, me.other_start, earlier_end)
         if other.open and other.start < start:
             self._hold(who, start, end, kind)
             return

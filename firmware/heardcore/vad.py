@@ -9,7 +9,7 @@ of rising at the slow rate for tens of seconds.
 Levels are dB Q8 (``heardcore.frontend``); the floor is kept in Q12 so that a rise of a
 fraction of a dB per second is representable. During the first ``startup`` frames the
 floor rises fast, so a device switched on in a noisy room settles within a second. State
-lives in an int32 array (``WORDS`` per channel) and configuration in another (``CFG_*``),
+lives in an int32 array (``WORDS`` per channel) and configuration in another (``_CFG_*``),
 so a frame allocates nothing.
 """
 

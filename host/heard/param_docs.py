@@ -141,7 +141,8 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "peak_decay_db10_per_s": (
         "0.1 dB/s",
-        "how fast the speech peak level decays",
+        ("how fast the speech peak level decays (it rises an eighth of the way to a louder "
+         "speech frame per frame)"),
     ),
     "distant_drop_db10": (
         "0.1 dB",
@@ -178,12 +179,14 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "ms",
         (
             "an onset during the other's speech is an interruption when the other carries on "
-            "this long past it ..."
+            "this long past it ... (with two mics, a seamless switch onto a rising mic stands "
+            "for this overlap, and the onset is dated back by this much)"
         ),
     ),
     "interrupt_hold_ms": (
         "ms",
-        "... and the newcomer keeps talking this long (or outlasts the other)",
+        ("... and the newcomer keeps talking this long (or outlasts the other; after a "
+         "seamless switch onto a rising mic, only this)"),
     ),
     "interrupt_prior_ms": (
         "ms",

@@ -3,6 +3,8 @@
 A script is a list of (start_ms, end_ms, party) stretches of activity; frames are 10 ms.
 """
 
+import micropython
+
 from heardcore.conversation import Tracker
 from heardcore.events import CUSTOMER, EMPLOYEE, Sink
 from heardcore.params import Params
@@ -134,7 +136,7 @@ def test_a_seamless_switch_onto_a_rising_mic_is_an_interruption():
     # Frames give the floor to the customer only at 3000 ms, the frame after the employee's
     # last: the customer's own mic rose 10 dB over the 300 ms before, so the customer had
     # been talking over the employee. The interruption is dated back by the overlap.
-    script = [(1000, 3000, E), (3000, 5000, C)]
+    script = [(800, 3000, E), (3000, 5000, C)]
     log = play(script, levels=_customer_joins)
     assert log.interruptions == [(C, 2700)]
     assert log.segments[-1] == (C, 2700, 5000)
@@ -143,13 +145,38 @@ def test_a_seamless_switch_onto_a_rising_mic_is_an_interruption():
     assert play(script).interruptions == []  # one microphone: the frames show no overlap
 
 
+def test_the_employee_interrupts_the_same_way():
+    # The employee is stepped first in each frame: the switch must look the same.
+    log = play([(800, 3000, C), (3000, 5000, E)], levels=lambda now: (
+        45 if now > 2700 else 35, 50))
+    assert log.interruptions == [(E, 2700)] and log.segments[-1] == (E, 2700, 5000)
+
+
 def test_a_rising_mic_needs_the_other_mid_utterance_and_a_newcomer_that_stays():
     # The employee had talked only 1.5 s (under interrupt_prior_ms): a turn.
     short = play([(1500, 3000, E), (3000, 5000, C)], levels=_customer_joins)
     assert short.interruptions == []
     # A short "mm-hmm" that the employee talks through stays a backchannel.
-    log = play([(1000, 3000, E), (3000, 3400, C), (3400, 6000, E)], levels=_customer_joins)
+    log = play([(800, 3000, E), (3000, 3400, C), (3400, 6000, E)], levels=_customer_joins)
     assert log.interruptions == [] and log.backchannels == [(C, 3000)]
+    # A quick "okay" over the employee's last words, and the employee says no more: the
+    # customer did not take the floor (shorter than interrupt_hold_ms), so a plain turn.
+    okay = play([(800, 3000, E), (3000, 3400, C)], levels=_customer_joins)
+    assert okay.interruptions == [] and okay.backchannels == []
+    assert okay.segments[-1] == (C, 3000, 3400)
+
+
+def test_dating_back_stops_at_the_newcomers_own_earlier_segment():
+    # An overlap longer than the bridge: dating the customer's onset back 1.2 s would reach
+    # into the customer's own "mm-hmm" (3300-3500); it stops where that ended.
+    def levels(now):
+        return 50, 45 if 3300 < now <= 3500 or now > 3700 else 35
+
+    log = play([(800, 4000, E), (3300, 3500, C), (4000, 6000, C)],
+               {"interrupt_overlap_ms": 1200, "turn_bridge_ms": 300}, levels=levels)
+    assert log.interruptions == [(C, 3500)]
+    customer = [s for s in log.segments if s[0] == C]
+    assert customer == [(C, 3300, 3500), (C, 3500, 6000)]
 
 
 def test_an_overlap_without_a_rising_mic_is_not_an_interruption():
@@ -264,3 +291,33 @@ def test_a_fragment_of_the_other_party_is_not_interrupted():
     script = [(2500, 3000, E), (2600, 5000, C)]
     assert play(script).interruptions == []
     assert play(script, {"interrupt_prior_ms": 0}).interruptions == [(C, 2600)]
+
+
+def test_interruption_by_a_rising_mic_does_not_allocate():
+    # The frame path's rarer branch: at the customer's onset the rise is read, and at the
+    # close the interruption is dated back (SCHEDULE's bursts never reach it).
+    class Interruptions(Sink):
+        def __init__(self):
+            self.count = 0
+            self.at = 0
+
+        def interruption(self, by, time_ms):
+            self.count += 1
+            self.at = time_ms
+
+    params = Params()
+    sink = Interruptions()
+    rises = new()
+    turns = TurnTaker(params, Tracker(params, sink), rises)
+    for now in range(10, 12000, 10):
+        employee = 800 < now <= 3000
+        customer = 3000 < now <= 5000
+        customer_mic = 45 if now > 2700 else 35
+        micropython.heap_lock()
+        try:
+            track(rises, 50 << 8, customer_mic << 8)
+            turns.update(now, employee, customer)
+        finally:
+            micropython.heap_unlock()
+    turns.finish(12000)
+    assert (sink.count, sink.at) == (1, 2700)

@@ -23,7 +23,7 @@ from heard.db import default_path
 from heard.device.live import CLOSE_S, MIN_INTERVAL_MS, LiveSession, connect, ctrl_c_interrupts
 
 LEAK_SMOOTH = 0.1  # share of each new frame in the smoothed leakage (~ the last 10 frames)
-FULL_SCALE_DB = 90.0  # a full-scale square wave; levels are dB above 1 LSB
+FULL_SCALE_DB = 82.0  # a full-scale 1 kHz square wave (after the emphasis); dB above 1 LSB
 BAR = 32
 REFRESH_PER_S = 4
 

@@ -150,7 +150,7 @@ def near_talk(top: np.ndarray, speech: np.ndarray, p: Params) -> np.ndarray:
     for f, (level, talk) in enumerate(zip(top.tolist(), speech.tolist(), strict=True)):
         peak = max(peak - decay, 0.0)
         if talk and level > peak:
-            peak = level
+            peak += (level - peak) / 8.0
         near[f] = level > peak - drop
     return near
 

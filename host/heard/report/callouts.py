@@ -77,7 +77,8 @@ def quality_notes(q: DataQuality, max_listed: int = 5) -> list[str]:
     if q.one_mic:
         notes.append(f"{q.one_mic:,} conversations come from a device with one microphone: "
                      "who talked how much is unreliable there (a second microphone is needed "
-                     "to tell employee from customer well; docs/ACCURACY.md).")
+                     "to tell employee from customer well, and it finds hardly any interruptions; "
+                     "docs/ACCURACY.md).")
     notes += loss_notes(q, max_listed)
     stale = q.stale_devices
     if stale:
@@ -133,6 +134,8 @@ def lost_when(x: Loss) -> str:
     ``lost before ...``; ``found on ...`` when neither side's time is known."""
     after = None if x.lost_after is None else dt.datetime.fromtimestamp(x.lost_after)
     before = None if x.lost_before is None else dt.datetime.fromtimestamp(x.lost_before)
+    if after is not None and before is not None and after > before:
+        after = before = None  # a clock set between them: the span cannot be trusted
     if after is not None and before is not None:
         # minutes alone would read "between 09:05 and 09:05"
         same_minute = f"{after:%Y%m%d%H%M}" == f"{before:%Y%m%d%H%M}"

@@ -97,10 +97,10 @@ class Loss:
 
     ``count``: records not stored (records_dropped), records missing (gap), bytes cut
     (bytes_cut); 0 for a data_reset, which cannot say how many records it took. A gap's
-    records were made after ``lost_after`` and before ``lost_before``: the end of the
-    record before them and the start of the record after them in the device's log (None:
-    that record is not in the database, or its time is unknown; always None for the other
-    kinds)."""
+    records were written after ``lost_after`` and before ``lost_before``: when the records
+    before and after them in the device's log were written (a conversation at its end;
+    None: that record is not in the database, or its time is unknown; always None for the
+    other kinds)."""
 
     device_id: str
     kind: LossKind

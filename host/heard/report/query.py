@@ -129,15 +129,18 @@ def _neighbour_time(seq: str, value: str, pick: str) -> str:
             f"WHERE r.device_id = g.device_id AND r.log_id = g.log_id AND r.seq = {seq})")
 
 
-# When the records of a gap ``g`` were made, from the records on either side of it in the
-# same log: after the end of the one before (a conversation's start plus its duration, an
-# event's time), before the start of the one after. NULL when the database does not hold
-# that record (a merged chain database holds one store's records) or its time is unknown.
-# One seq can be held twice (a record cut at a restart gives its seq to the next one, of
-# the new boot): the latest end and the earliest start are the bounds that hold for both.
-GAP_LOST_AFTER = _neighbour_time(
-    "g.first_seq - 1", "coalesce(c.start_utc + c.duration_ms / 1000.0, e.time_utc)", "max")
-GAP_LOST_BEFORE = _neighbour_time("g.last_seq + 1", "coalesce(c.start_utc, e.time_utc)", "min")
+# When the records of a gap ``g`` were written, from the records on either side of it in
+# the same log: a record is written when it is complete (a conversation at its end, an
+# event at its time) and seqs follow the order of writing, so the lost ones were written
+# after the record before them and before the record after them. (Not the start of the
+# record after: an event written during a conversation has a lower seq than that
+# conversation.) NULL when the database does not hold that record (a merged chain database
+# holds one store's records) or its time is unknown. One seq can be held twice (a record
+# cut at a restart gives its seq to the next one, of the new boot): the latest and the
+# earliest write are the bounds that hold for both.
+_WRITTEN = "coalesce(c.start_utc + c.duration_ms / 1000.0, e.time_utc)"
+GAP_LOST_AFTER = _neighbour_time("g.first_seq - 1", _WRITTEN, "max")
+GAP_LOST_BEFORE = _neighbour_time("g.last_seq + 1", _WRITTEN, "min")
 
 
 def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
