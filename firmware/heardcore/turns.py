@@ -76,12 +76,17 @@ class TurnTaker:
     def update(self, now_ms, employee, customer):
         """Advance to the frame ending at ``now_ms`` with who was heard in it."""
         heard = self.heard
+        emp, cus = self.parties
+        if not (employee or customer or emp.open or cus.open):
+            # A quiet frame with nothing open, as most of a shop's day: only the clock moves.
+            heard[0] = heard[1] = 0
+            self.tracker.tick(now_ms, -1)
+            return
         self._step(EMPLOYEE, employee, heard[1], now_ms)
         self._step(CUSTOMER, customer, heard[0], now_ms)
         heard[0] = employee  # 0 or 1 (EMPLOYEE, CUSTOMER)
         heard[1] = customer
         # The earliest segment still open: if it began in time, its conversation waits for it.
-        emp, cus = self.parties[EMPLOYEE], self.parties[CUSTOMER]
         onset = cus.start if cus.open else -1
         if emp.open and (onset < 0 or emp.start < onset):
             onset = emp.start
