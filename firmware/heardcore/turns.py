@@ -51,6 +51,7 @@ class _Party:
         self.other_start = -1  # onset of the other's segment open at this onset
         self.closed_start = -1  # the last closed segment (whatever its length)
         self.closed_last = 0
+        self.heard = 0  # active in the last frame
 
 
 class TurnTaker:
@@ -70,30 +71,29 @@ class TurnTaker:
         self.tracker = tracker
         self.parties = (_Party(), _Party())
         self.held = array.array("i", [0] * (4 * _HELD_MAX))  # who, start, end, kind
-        self.heard = bytearray(2)  # who was heard in the last frame
         self.held_count = 0
 
+    # Hot functions keep few locals: MicroPython puts a call's frame on the heap when it
+    # needs more than 11 words (and on the C stack only when the heap is locked or full).
     def update(self, now_ms, employee, customer):
         """Advance to the frame ending at ``now_ms`` with who was heard in it."""
-        heard = self.heard
         emp, cus = self.parties
         if not (employee or customer or emp.open or cus.open):
             # A quiet frame with nothing open, as most of a shop's day: only the clock moves.
-            heard[0] = heard[1] = 0
+            emp.heard = cus.heard = 0
             self.tracker.tick(now_ms, -1)
             return
-        self._step(EMPLOYEE, employee, heard[1], now_ms)
-        self._step(CUSTOMER, customer, heard[0], now_ms)
-        heard[0] = employee  # 0 or 1 (EMPLOYEE, CUSTOMER)
-        heard[1] = customer
+        self._step(EMPLOYEE, employee, now_ms)
+        self._step(CUSTOMER, customer, now_ms)
+        emp.heard = employee  # read as the other's last frame by the next _step
+        cus.heard = customer
         # The earliest segment still open: if it began in time, its conversation waits for it.
         onset = cus.start if cus.open else -1
         if emp.open and (onset < 0 or emp.start < onset):
             onset = emp.start
         self.tracker.tick(now_ms, onset)
 
-    def _step(self, who, active, other_before, now):
-        # other_before: the other party was heard in the previous frame.
+    def _step(self, who, active, now):
         me = self.parties[who]
         other = self.parties[1 - who]
         if active:
@@ -109,7 +109,7 @@ class TurnTaker:
                     if self.rises is not None:
                         me.rise = 0
                         if rise(self.rises, who) >= self.rise_min:  # channel = party
-                            me.rise = _ROSE if other_before else _LIFTED
+                            me.rise = _ROSE if other.heard else _LIFTED  # the frame before
             me.last = now
             if (
                 me.kind == _PENDING
