@@ -141,17 +141,16 @@ class RecordLog:
         except LogCorrupt as exc:
             if not segs:
                 raise
-            # The records are intact: keep them. Everything before the oldest segment was
-            # acknowledged (segments go only when acknowledged); the dropped counts are lost.
             self.rebuilt = str(exc)
-            values = [self._random_id(0), segs[0] - 1, 0, 0]
         except OSError:
-            if segs:
-                self.rebuilt = "segments without state"
-                values = [self._random_id(0), segs[0] - 1, 0, 0]
-            else:
+            if not segs:
                 self._new_log()
                 return 0
+            self.rebuilt = "segments without state"
+        if self.rebuilt:
+            # The records are intact: keep them. Everything before the oldest segment was
+            # acknowledged (segments go only when acknowledged); the dropped counts are lost.
+            values = [self._random_id(0), segs[0] - 1, 0, 0]
         self.log_id, self.acked, self.dropped, self.dropped_logged = values
         if self.rebuilt:
             self._save()

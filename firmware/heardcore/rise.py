@@ -35,25 +35,25 @@ def track(buf, level0: int, level1: int):
     st = ptr32(buf)
     r = ptr8(buf)
     pos = st[0]
-    recent_out = pos + 70  # _SPAN - _RECENT: the level leaving the recent window
-    if recent_out >= 100:
-        recent_out -= 100
-    before_in = pos + 50  # _SPAN - _RECENT - _GAP: the level entering the earlier window
-    if before_in >= 100:
-        before_in -= 100
+    recent_out = pos + _SPAN - _RECENT  # the level leaving the recent window
+    if recent_out >= _SPAN:
+        recent_out -= _SPAN
+    before_in = pos + _SPAN - _RECENT - _GAP  # the level entering the earlier window
+    if before_in >= _SPAN:
+        before_in -= _SPAN
     ch = 0
     while ch < 2:
-        base = 24 + ch * 100  # _RING + ch * _SPAN
+        base = _RING + ch * _SPAN
         level = (level0 if ch == 0 else level1) >> 8
         st[2 + 2 * ch] = st[2 + 2 * ch] + level - r[base + recent_out]
         st[3 + 2 * ch] = st[3 + 2 * ch] + r[base + before_in] - r[base + pos]
         r[base + pos] = level
         ch += 1
     pos += 1
-    if pos >= 100:
+    if pos >= _SPAN:
         pos = 0
     st[0] = pos
-    if st[1] < 100:
+    if st[1] < _SPAN:
         st[1] = st[1] + 1
 
 
@@ -62,6 +62,6 @@ def rise(buf, channel: int) -> int:
     """dB Q8 by which ``channel``'s last _RECENT frames exceed its _BEFORE frames (0 until
     _SPAN frames have been seen)."""
     st = ptr32(buf)
-    if st[1] < 100:
+    if st[1] < _SPAN:
         return 0
-    return (st[2 + 2 * channel] << 8) // 30 - (st[3 + 2 * channel] << 8) // 50
+    return (st[2 + 2 * channel] << 8) // _RECENT - (st[3 + 2 * channel] << 8) // _BEFORE
