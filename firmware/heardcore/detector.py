@@ -56,7 +56,7 @@ class Detector:
         self.attr_state[attribution.S_CENTRE_C] = mid - spread
         self.tracker = Tracker(params, sink)
         # Two mics: the last second of frame levels, for the turn layer's overlap cue.
-        self.rises = rise.new() if channels == 2 else None
+        self.rises = rise.new() if channels == 2 and params.interrupt_rise_db10 else None
         self.turns = TurnTaker(params, self.tracker, self.rises)
         self.mono = None
         if channels == 1:
@@ -139,7 +139,8 @@ class Detector:
             if employee and customer:
                 self.tracker.overlap(self.frame_ms, now)
         if nch == 2:
-            rise.track(self.rises, level0, level1)
+            if self.rises is not None:
+                rise.track(self.rises, level0, level1)
             self.turns.update(now, employee, customer)
         self.level0 = level0
         self.level1 = level1

@@ -58,7 +58,8 @@ class TurnTaker:
     """Turns per-frame activity into classified segments, passed on in onset order."""
 
     def __init__(self, params, tracker, rises=None):
-        """``rises``: the ``heardcore.rise`` buffer of two microphones, or None."""
+        """``rises``: the ``heardcore.rise`` buffer of two microphones, or None (one
+        microphone, or ``interrupt_rise_db10`` 0: no rise is asked for)."""
         self.frame_ms = params.frame_ms
         self.bridge = params.turn_bridge_ms
         self.min_speech = params.min_speech_ms
@@ -66,7 +67,7 @@ class TurnTaker:
         self.hold = params.interrupt_hold_ms
         self.bc_max = params.backchannel_max_ms
         self.prior = params.interrupt_prior_ms
-        self.rises = rises if params.interrupt_rise_db10 else None
+        self.rises = rises
         self.rise_min = params.interrupt_rise_db10 * 256 // 10
         self.tracker = tracker
         self.parties = (_Party(), _Party())

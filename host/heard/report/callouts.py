@@ -129,7 +129,7 @@ def _moment(d: dt.datetime, clock: str = "%H:%M") -> str:
 
 
 def lost_when(x: Loss) -> str:
-    """When a gap's records were made, from the records around it: ``lost between 09:05
+    """When a gap's records were written, from the records around it: ``lost between 09:05
     and 09:40 on Mon 2 Nov 2026``, ``lost after ...`` (and when the sync found them),
     ``lost before ...``; ``found on ...`` when neither side's time is known."""
     after = None if x.lost_after is None else dt.datetime.fromtimestamp(x.lost_after)

@@ -6,10 +6,10 @@ CSV goes to a folder as four files (``devices.csv``, ``conversations.csv``, ``ev
 Rows carry every field of the records plus the device's store, lane and name, the time in
 unix seconds (``start_utc``, ``time_utc``; for a gap ``found_utc``, when a sync found the
 records missing) and the same time as local ISO 8601 text. A gap also says when its
-records were made, as far as the records around it tell: after ``lost_after_utc`` (the end
-of the record before it) and before ``lost_before_utc`` (the start of the record after
-it), empty where unknown. Device secrets are never exported. With a date range, rows of
-unknown time are left out (gaps are placed by ``found_utc``).
+records were written, as far as the records around it tell: after ``lost_after_utc`` and
+before ``lost_before_utc``, when the records before and after it were written (a
+conversation at its end), empty where unknown. Device secrets are never exported. With a
+date range, rows of unknown time are left out (gaps are placed by ``found_utc``).
 """
 
 from __future__ import annotations
