@@ -133,10 +133,14 @@ def esp32_load() -> str:
     params = Params()
     n, lags, stride = 160, params.tdoa_max_lag, params.tdoa_stride
     terms = (n - 2 * lags + stride - 1) // stride
+    chunks = (terms + 15) // 16
     kernels = {
         "I2S slot to int16 (per sample, both channels)": 2 * n,
         "high-pass, level, sign bits, clip count (per sample, per channel)": 2 * n,
-        "sign cross-correlation (lags x terms)": (2 * lags + 1) * terms,
+        "sign bits packed 16 to a word (terms of mic 0, all samples of mic 1)": terms + n,
+        # A 16-term word per lag: a two-word load, shift, XOR, mask and two table lookups,
+        # about three simple loop iterations' work.
+        "sign cross-correlation (lags x 16-term words, x3)": 3 * (2 * lags + 1) * chunks,
         "correlation peak search (lags)": 2 * (lags - params.tdoa_min_lag + 1),
     }
     total = sum(kernels.values())

@@ -21,6 +21,8 @@ Mono has no second channel to compare: ``heardcore.monospurt`` decides per talk 
 A gate drops speech far below the recent speech peak: distant talkers are not a party.
 """
 
+import array
+
 import micropython
 from micropython import const
 
@@ -58,7 +60,12 @@ _C_DISTANT = const(12)  # dB Q8 below the peak that is a distant talker
 _C_STRIDE = const(13)  # correlation uses every k-th sample
 _C_ADAPT = const(14)  # level centres learn 1/2**k per frame; 0: fixed at level_mid
 C_SPREAD = const(15)  # dB Q8 each centre starts from level_mid
-_C_WORDS = const(16)
+_C_TERMS = const(16)  # correlation terms per lag
+_C_PHASE_WORDS = const(17)  # 16-bit words per phase of the packed signs1 (one spare)
+_C_WORDS = const(18)
+
+# Set bits of each byte value: the popcount table for counting sign mismatches.
+_ONES = bytes(bin(v).count("1") for v in range(256))
 
 
 def config(params, samples):
@@ -83,7 +90,15 @@ def config(params, samples):
         stride,
         params.level_adapt_shift,
         params.level_unit_db10 * 256 // 10,
+        count,
+        ((samples + stride - 1) // stride + 15) // 16 + 1,
     )
+
+
+def sign_bits(cfg):
+    """The scratch buffer ``correlate`` packs sign bits into, for configuration ``cfg``."""
+    terms, per, stride = cfg[_C_TERMS], cfg[_C_PHASE_WORDS], cfg[_C_STRIDE]
+    return array.array("H", [0] * ((terms + 15) // 16 + stride * per))
 
 
 # Every signed state word is loaded as two 16-bit halves with the high half sign-extended:
@@ -91,50 +106,103 @@ def config(params, samples):
 
 
 @micropython.viper
-def correlate(signs0, signs1, state, cfg, fresh: int) -> int:
+def correlate(signs0, signs1, bits, state, cfg, fresh: int) -> int:
     """Update the smoothed sign cross-correlation; returns tdoa (positive: employee side).
 
     Called on speech frames only; ``fresh`` (the first speech frame after a pause) starts
     the smoothing from zero, so neither the noise of the pause nor the previous speaker
-    carries over."""
+    carries over. ``bits`` (``sign_bits``) is scratch: the sign bytes packed 16 to a word,
+    so a lag's sign mismatches are counted 16 terms at a time (XOR, then a table popcount).
+    """
     a = ptr8(signs0)
     b = ptr8(signs1)
+    w = ptr16(bits)
+    ones = ptr8(_ONES)
     st = ptr32(state)
     h = ptr16(state)
     c = ptr32(cfg)
     n = c[0]
     lags = c[1]
-    shift = c[3]
-    base = 11  # STATE_WORDS
     stride = c[13]  # _C_STRIDE
-    terms = (n - 2 * lags + stride - 1) // stride
+    terms = c[16]  # _C_TERMS
+    per = c[17]  # _C_PHASE_WORDS
+    chunks = (terms + 15) >> 4
+    # signs0 at lags + stride*t (t < terms), bit t -> w[t >> 4] (bit t & 15).
+    t = 0
+    i = lags
+    acc = 0
+    while t < terms:
+        acc |= a[i] << (t & 15)
+        t += 1
+        i += stride
+        if (t & 15) == 0 or t == terms:
+            w[(t - 1) >> 4] = acc
+            acc = 0
+    # signs1 by phase: phase r's bit u is signs1[r + stride*u], in w[chunks + r*per ...];
+    # each phase keeps a spare last word, read (and masked off) by the two-word window below.
+    r = 0
+    while r < stride:
+        base = chunks + r * per
+        end = base + per
+        i = r
+        u = 0
+        acc = 0
+        while i < n:
+            acc |= b[i] << u
+            u += 1
+            if u == 16:
+                w[base] = acc
+                base += 1
+                acc = 0
+                u = 0
+            i += stride
+        while base < end:
+            w[base] = acc
+            acc = 0
+            base += 1
+        r += 1
+    # At lag k, term t compares signs1[j0 + stride*t], j0 = lags + k = r + stride*q: bits
+    # q.. of phase r.
+    last = (1 << (terms - ((chunks - 1) << 4))) - 1  # the valid bits of the last chunk
+    shift = c[3]
+    q = 0
+    r = 0
     k = 0 - lags
     while k <= lags:
-        # Count sign mismatches over every stride-th sample; correlation = terms - 2 * mismatches.
+        base = chunks + r * per
+        pos = q
         differ = 0
-        i = lags
-        j = lags + k
-        end = n - lags
-        while i < end:
-            differ += a[i] ^ b[j]
-            i += stride
-            j += stride
-        idx = base + k + lags
+        m = 0
+        while m < chunks:
+            at = base + (pos >> 4)
+            # Bits pos & 15 .. +15 of the two words; the top bit of the second word is never
+            # among them, and dropping it keeps the pair below 2**31.
+            v = (((w[at] | ((w[at + 1] & 0x7FFF) << 16)) >> (pos & 15)) ^ w[m]) & 0xFFFF
+            if m == chunks - 1:
+                v &= last
+            differ += ones[v & 0xFF] + ones[v >> 8]
+            pos += 16
+            m += 1
+        idx = 11 + k + lags  # STATE_WORDS
         old = 0
         if not fresh:
             old = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
         corr = (terms - (differ << 1)) << 4
         st[idx] = old + ((corr - old) >> shift)
+        r += 1
+        if r == stride:
+            r = 0
+            q += 1
         k += 1
     pos = 0 - (1 << 20)
     neg = 0 - (1 << 20)
     k = c[2]
     while k <= lags:
-        idx = base + lags + k
+        idx = 11 + lags + k
         v = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
         if v > pos:
             pos = v
-        idx = base + lags - k
+        idx = 11 + lags - k
         v = (((h[2 * idx + 1] ^ 0x8000) - 0x8000) << 16) | h[2 * idx]
         if v > neg:
             neg = v

@@ -50,6 +50,7 @@ class Detector:
         self.tdoa_on = lags > 0
         self.attr_state = array.array("i", [0] * (attribution.STATE_WORDS + 2 * lags + 1))
         self.attr_cfg = array.array("i", attribution.config(params, n))
+        self.sign_bits = attribution.sign_bits(self.attr_cfg) if self.tdoa_on else None
         # Both level centres start level_unit either side of the configured midpoint.
         mid, spread = self.attr_cfg[attribution.C_LEVEL_MID], self.attr_cfg[attribution.C_SPREAD]
         self.attr_state[attribution.S_CENTRE_E] = mid + spread
@@ -104,7 +105,7 @@ class Detector:
             tdoa = 0
             if self.tdoa_on and speech:
                 tdoa = attribution.correlate(
-                    self.signs0, self.signs1, self.attr_state, self.attr_cfg,
+                    self.signs0, self.signs1, self.sign_bits, self.attr_state, self.attr_cfg,
                     0 if self.was_speech else 1,
                 )
             if speech and near:

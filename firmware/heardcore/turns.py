@@ -74,8 +74,9 @@ class TurnTaker:
         self.held = array.array("i", [0] * (4 * _HELD_MAX))  # who, start, end, kind
         self.held_count = 0
 
-    # Hot functions keep few locals: MicroPython puts a call's frame on the heap when it
-    # needs more than 11 words (and on the C stack only when the heap is locked or full).
+    # Hot functions keep few locals: MicroPython puts a call's frame on the heap when its
+    # locals and value stack need more than 11 words (on the C stack only when the heap is
+    # locked or full). update: 6 locals and at most 5 stack words (the _step calls).
     def update(self, now_ms, employee, customer):
         """Advance to the frame ending at ``now_ms`` with who was heard in it."""
         emp, cus = self.parties
@@ -89,10 +90,10 @@ class TurnTaker:
         emp.heard = employee  # read as the other's last frame by the next _step
         cus.heard = customer
         # The earliest segment still open: if it began in time, its conversation waits for it.
-        onset = cus.start if cus.open else -1
-        if emp.open and (onset < 0 or emp.start < onset):
-            onset = emp.start
-        self.tracker.tick(now_ms, onset)
+        if emp.open and (not cus.open or emp.start < cus.start):
+            self.tracker.tick(now_ms, emp.start)
+        else:
+            self.tracker.tick(now_ms, cus.start if cus.open else -1)
 
     def _step(self, who, active, now):
         me = self.parties[who]
