@@ -200,6 +200,14 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
             "rise at a seamless switch is taken as the overlap itself (0: off)"
         ),
     ),
+    "interrupt_masked_ms": (
+        "ms",
+        (
+            "two mics: a newcomer who rose into the other's talk keeps its segment open this "
+            "long unheard while the other is still heard (the louder voice takes the frames "
+            "back), so talking on when the other stops makes one segment (0: off)"
+        ),
+    ),
     "backchannel_max_ms": (
         "ms",
         (
