@@ -5,6 +5,7 @@ module is called; one line per test, then a summary line ``N passed, N failed``;
 exit status is 1 when anything failed or nothing ran.
 """
 
+import gc
 import sys
 
 
@@ -15,6 +16,7 @@ def run_module(name):
         if not attr.startswith("test_"):
             continue
         func = getattr(module, attr)
+        gc.collect()  # each test starts from the heap a device has after boot, not the last one's
         try:
             func()
         except Exception as exc:  # noqa: BLE001 - report every failure, keep going
