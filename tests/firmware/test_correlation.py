@@ -81,9 +81,10 @@ def test_later_frames_are_smoothed_into_the_first():
     _, state = correlate(s0, s1, {})  # fresh: starts from zero
     first = list(state[attribution.STATE_WORDS:])
     _, state = correlate(t0, t1, {}, state, fresh=0)
-    shift = Params().cue_smooth_shift
-    plain = plain_correlation(t0, t1, Params().tdoa_max_lag, Params().tdoa_stride)
-    assert first == [c >> shift for c in plain_correlation(s0, s1, 24, 4)]
+    params = Params()
+    shift, lags, stride = params.cue_smooth_shift, params.tdoa_max_lag, params.tdoa_stride
+    assert first == [c >> shift for c in plain_correlation(s0, s1, lags, stride)]
+    plain = plain_correlation(t0, t1, lags, stride)
     assert list(state[attribution.STATE_WORDS:]) == [
-        a + ((c - a) >> shift) for a, c in zip(first, plain)
+        first[i] + ((plain[i] - first[i]) >> shift) for i in range(len(plain))
     ]
