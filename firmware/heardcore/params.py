@@ -49,7 +49,6 @@ SPEC = (
     ('interrupt_hold_ms', 1000, 200, 5000),
     ('interrupt_prior_ms', 2000, 0, 5000),
     ('interrupt_rise_db10', 30, 0, 300),
-    ('interrupt_masked_ms', 1000, 0, 3000),
     ('backchannel_max_ms', 1000, 200, 3000),
     ('conversation_idle_ms', 8000, 2000, 120000),
     ('low_snr_db10', 60, 0, 300),

@@ -16,9 +16,7 @@ are dropped. An onset while the other party's segment is open is an overlap cand
   dominates, in a seamless switch (the other was heard in the frame before). Such an
   onset with the rise counts as having overlapped if the newcomer then keeps talking
   ``interrupt_hold_ms``, and its segment is dated back by ``interrupt_overlap_ms``, to where
-  that overlap began at the latest. The other way round, a newcomer with the rise whom the
-  louder other drowns out stays open up to ``interrupt_masked_ms`` unheard while the other
-  is heard: one who has the floor the moment the other stops had talked on through it.
+  that overlap began at the latest.
 Closed segments reach the conversation tracker in onset order: a segment that closes while
 the other party's earlier segment is still open waits in a small preallocated buffer.
 Times are integer ms.
@@ -69,7 +67,6 @@ class TurnTaker:
         self.hold = params.interrupt_hold_ms
         self.bc_max = params.backchannel_max_ms
         self.prior = params.interrupt_prior_ms
-        self.masked = params.interrupt_masked_ms
         self.rises = rises
         self.rise_min = params.interrupt_rise_db10 * 256 // 10
         self.tracker = tracker
@@ -123,12 +120,7 @@ class TurnTaker:
                 and now - me.start >= self.hold
             ):
                 me.kind = KIND_INTERRUPTION
-        elif me.open and now - me.last > self.bridge and not (
-            # A newcomer who rose into the other's talk and is drowned out by it: the
-            # frames went back to the louder voice, the newcomer may well talk on.
-            me.kind == _PENDING and me.rise and other.heard and self.rises is not None
-            and now - me.last <= self.masked
-        ):
+        elif me.open and now - me.last > self.bridge:
             self._close(who, me, other)
 
     def _close(self, who, me, other):

@@ -77,7 +77,8 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     ),
     "tdoa_stride": (
         "samples",
-        "the correlation uses every k-th sample of the frame; its cost falls as 1/k",
+        ("the correlation uses every k-th sample of the frame; its per-lag cost falls about as "
+         "1/k (packing the sign bits stays one step per sample)"),
     ),
     "cue_smooth_shift": (
         "shift",
@@ -198,14 +199,6 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
             "two mics: ... and the newcomer's own mic was this much louder over the last 300 ms "
             "than over the half second before the last second (a second voice joined); such a "
             "rise at a seamless switch is taken as the overlap itself (0: off)"
-        ),
-    ),
-    "interrupt_masked_ms": (
-        "ms",
-        (
-            "two mics: a newcomer who rose into the other's talk keeps its segment open this "
-            "long unheard while the other is still heard (the louder voice takes the frames "
-            "back), so talking on when the other stops makes one segment (0: off)"
         ),
     ),
     "backchannel_max_ms": (

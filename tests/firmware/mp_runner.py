@@ -16,7 +16,7 @@ def run_module(name):
         if not attr.startswith("test_"):
             continue
         func = getattr(module, attr)
-        gc.collect()  # each test starts from the heap a device has after boot, not the last one's
+        gc.collect()  # each test starts from a collected heap, not the last test's garbage
         try:
             func()
         except Exception as exc:  # noqa: BLE001 - report every failure, keep going

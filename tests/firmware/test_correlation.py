@@ -37,7 +37,10 @@ def correlate(s0, s1, overrides, state=None, fresh=1):
     lags = params.tdoa_max_lag
     if state is None:
         state = array.array("i", [0] * (attribution.STATE_WORDS + 2 * lags + 1))
-    tdoa = attribution.correlate(s0, s1, attribution.sign_bits(cfg), state, cfg, fresh)
+    bits = attribution.sign_bits(cfg)
+    for i in range(len(bits)):  # the detector reuses it: nothing stale may leak in
+        bits[i] = 0xFFFF
+    tdoa = attribution.correlate(s0, s1, bits, state, cfg, fresh)
     return tdoa, state
 
 
@@ -60,6 +63,17 @@ def test_packed_counts_equal_the_plain_count_at_every_lag():
         _, state = correlate(s0, s1, dict(overrides, cue_smooth_shift=0))
         got = list(state[attribution.STATE_WORDS:])
         assert got == plain_correlation(s0, s1, lags, params.tdoa_stride), overrides
+
+
+def test_every_stride_at_the_widest_and_narrowest_lags():
+    s0, s1 = random_signs(21, N), random_signs(22, N)
+    for stride in range(1, 9):
+        for lags in (1, 8, 32):
+            overrides = {"tdoa_stride": stride, "tdoa_max_lag": lags, "tdoa_min_lag": 1,
+                         "cue_smooth_shift": 0}
+            _, state = correlate(s0, s1, overrides)
+            assert list(state[attribution.STATE_WORDS:]) == plain_correlation(
+                s0, s1, lags, stride), overrides
 
 
 def test_a_delayed_copy_peaks_at_its_delay_on_the_right_side():
