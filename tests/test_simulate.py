@@ -185,6 +185,7 @@ def test_parse_errors() -> None:
     ("data", "message"),
     [
         (b"hello, not audio", "not a WAV file"),
+        (b"", "empty file (0 bytes)"),
         (_wav_bytes([]), "empty: the WAV file has no samples"),
         (_wav_bytes([1] * 1600, declared=64000),
          "truncated: the header declares 2.00 s of audio, the file holds 0.10 s"),
@@ -198,6 +199,7 @@ def test_rejections(tmp_path: Path, data: bytes, message: str) -> None:
     with pytest.raises(HeardError) as info:
         simulate_file(path)
     assert info.value.args[0] == f"{path}: {message}"
+    assert info.value.hint  # every refusal says what to do about it
 
 
 def test_rejection_is_one_line_through_the_cli(tmp_path: Path,

@@ -72,7 +72,9 @@ class WavReader:
     def _parse(self):
         stream = self._stream
         head = stream.read(12)
-        if head is None or len(head) < 12 or head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
+        if not head:
+            raise WavError("empty file (0 bytes)")
+        if len(head) < 12 or head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
             if head and head[0:4] == b"RF64":
                 raise WavError("not a WAV file (RF64 is not supported)")
             raise WavError("not a WAV file")

@@ -68,6 +68,9 @@ def inspect_wav(path: Path) -> WavInfo:
     except OSError as exc:
         raise HeardError(f"{path}: cannot read ({exc.strerror})") from None
     except WavError as exc:
+        if str(exc).startswith("empty file"):
+            raise HeardError(f"{path}: {exc}",
+                             hint="the recording or the copy did not finish; do it again") from None
         if str(exc).startswith("not a WAV file"):
             raise HeardError(f"{path}: {exc}", hint=_CONVERT_HINT) from None
         raise HeardError(f"{path}: unreadable WAV ({exc})", hint=_CONVERT_HINT) from None
@@ -80,7 +83,8 @@ def inspect_wav(path: Path) -> WavInfo:
             hint="the file was cut off (an interrupted copy or recording); copy it again",
         )
     if info.frames == 0:
-        raise HeardError(f"{path}: empty: the WAV file has no samples")
+        raise HeardError(f"{path}: empty: the WAV file has no samples",
+                         hint="nothing was recorded into it; record it again")
     if info.channels > 2:
         raise HeardError(
             f"{path}: {info.channels} channels; the detector takes 1 or 2",
