@@ -152,6 +152,44 @@ def test_predicted_interruptions_on_backchannels_are_counted():
     assert (f.interruptions.tp, f.interruptions.fp) == (1, 2)
 
 
+def test_interruption_events_name_each_miss_and_false_alarm():
+    truth = ann(TWO_TURNS, [(12000, CUS), (15000, EMP)], backchannels=[(3000, CUS)])
+    pred = ann(TWO_TURNS, [(12100, CUS), (3300, CUS), (8000, EMP)])
+    events = score(truth, pred).interruption_events
+    assert events.matched == ((Event(12000, CUS), Event(12100, CUS)),)
+    assert events.missed == (Event(15000, EMP),)
+    # In time order; the one at 3.3 s sits on the truth backchannel at 3 s.
+    assert events.false == ((Event(3300, CUS), True), (Event(8000, EMP), False))
+    assert events.on_backchannels == 1
+
+
+def test_eval_events_lists_misses_and_false_alarms(tmp_path):
+    truth = ann(TWO_TURNS, [(12000, CUS), (15000, EMP)], backchannels=[(3000, CUS)],
+                duration=20.0)
+    write(tmp_path / "c", "a", truth, truth=True)
+    write(tmp_path / "p", "a", ann(TWO_TURNS, [(12100, CUS), (3300, CUS)]), truth=False)
+    args = [str(tmp_path / "c"), str(tmp_path / "p"), "--no-vad"]
+    out = CliRunner().invoke(eval_command, [*args, "--events"])
+    assert out.exit_code == 0, out.output
+    listed = out.output.split("Interruptions missed and false")[1]
+    assert "3.30 s" in listed and "false, on a backchannel" in listed
+    assert "15.00 s" in listed and "missed" in listed and "12.10 s" not in listed
+    assert "Interruptions missed and false" not in CliRunner().invoke(eval_command, args).output
+    data = json.loads(CliRunner().invoke(eval_command, [*args, "--json"]).output)
+    events = data["files"][0]["interruption_events"]
+    assert events["missed"] == [{"by": EMP, "time_s": 15.0}]
+    assert events["false"] == [{"by": CUS, "time_s": 3.3, "on_backchannel": True}]
+    assert events["matched"] == [{"by": CUS, "truth_s": 12.0, "pred_s": 12.1}]
+
+
+def test_eval_events_says_when_there_is_nothing_to_list(tmp_path):
+    write(tmp_path / "c", "a", ann(TWO_TURNS, [(12000, CUS)], duration=20.0), truth=True)
+    write(tmp_path / "p", "a", ann(TWO_TURNS, [(12000, CUS)]), truth=False)
+    out = CliRunner().invoke(
+        eval_command, [str(tmp_path / "c"), str(tmp_path / "p"), "--no-vad", "--events"])
+    assert "Interruptions missed and false: none (every interruption was found" in out.output
+
+
 def test_talk_ratio_error_in_percentage_points():
     truth = ann([(0, 6000, EMP), (6000, 10000, CUS)])
     assert score(truth, ann([(0, 5000, EMP), (5000, 10000, CUS)])).talk_ratio_error_pp == (

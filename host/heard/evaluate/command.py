@@ -11,7 +11,7 @@ from rich.console import Console
 
 from heard.evaluate.metrics import COLLAR_S, TOLERANCE_MS
 from heard.evaluate.predictors import PREDICTORS, run_baseline
-from heard.evaluate.report import print_report, score_to_dict
+from heard.evaluate.report import print_events, print_report, score_to_dict
 from heard.evaluate.scoring import evaluate_corpus
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -32,6 +32,12 @@ _DIR = click.Path(file_okay=False, path_type=Path)
     help="Total collar width in seconds around truth boundaries (half each side).",
 )
 @click.option("--no-vad", is_flag=True, help="Skip the WebRTC VAD baseline.")
+@click.option(
+    "--events",
+    is_flag=True,
+    help="Also list every missed and false interruption (file, time, party); the JSON "
+    "always has them.",
+)
 def eval_command(
     corpus_dir: Path,
     pred_dir: Path,
@@ -39,6 +45,7 @@ def eval_command(
     allow_missing: bool,
     collar: float,
     no_vad: bool,
+    events: bool,
 ) -> None:
     """Score the predictions in PRED_DIR against the truth of CORPUS_DIR."""
     score = evaluate_corpus(
@@ -55,6 +62,8 @@ def eval_command(
         # Piped output gets a wide console: rich's default of 80 columns would cut file names.
         console = Console() if sys.stdout.isatty() else Console(width=160)
         print_report(score, console, vad=not no_vad)
+        if events:
+            print_events(score, console)
 
 
 @click.command("baseline")

@@ -15,7 +15,7 @@ from pyannote.metrics.identification import IdentificationErrorRate
 from scipy.optimize import linear_sum_assignment
 
 from heard.annotations import Annotation, Event, Segment, merge_segments
-from heard.evaluate.scores import Counts, DerScore
+from heard.evaluate.scores import Counts, DerScore, InterruptionEvents
 
 FRAME_MS = 10
 COLLAR_S = 0.5  # pyannote's collar is the total width: 0.25 s each side of a boundary (NIST)
@@ -106,21 +106,33 @@ def match_events(
 
 def interruption_scores(
     truth: Annotation, pred: Annotation, tolerance_ms: int = TOLERANCE_MS
-) -> tuple[Counts, int]:
-    """Interruption detection counts, and how many unmatched predicted interruptions sit on a
-    truth backchannel (matched one-to-one, either party, within tolerance)."""
+) -> tuple[Counts, InterruptionEvents]:
+    """Interruption detection counts, and the events behind them: matched pairs, misses,
+    false alarms and which of those sit on a truth backchannel (matched one-to-one, either
+    party, within tolerance). Events are listed in time order."""
     matched = match_events(truth.interruptions, pred.interruptions, tolerance_ms=tolerance_ms)
     counts = Counts(
         tp=len(matched),
         fp=len(pred.interruptions) - len(matched),
         fn=len(truth.interruptions) - len(matched),
     )
+    found = {t for t, _ in matched}
     taken = {p for _, p in matched}
     false_alarms = [e for i, e in enumerate(pred.interruptions) if i not in taken]
-    on_backchannels = match_events(
-        truth.backchannels, false_alarms, tolerance_ms=tolerance_ms, same_by=False
+    on_backchannel = {
+        p for _, p in match_events(
+            truth.backchannels, false_alarms, tolerance_ms=tolerance_ms, same_by=False
+        )
+    }
+    events = InterruptionEvents(
+        matched=tuple(sorted(((truth.interruptions[t], pred.interruptions[p])
+                              for t, p in matched), key=lambda pair: pair[0].time_ms)),
+        missed=tuple(sorted((e for i, e in enumerate(truth.interruptions) if i not in found),
+                            key=lambda e: e.time_ms)),
+        false=tuple(sorted(((e, i in on_backchannel) for i, e in enumerate(false_alarms)),
+                           key=lambda pair: pair[0].time_ms)),
     )
-    return counts, len(on_backchannels)
+    return counts, events
 
 
 def talk_ratio_error_pp(truth_ratio: float | None, pred_ratio: float | None) -> float | None:

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from heard.annotations import Event
 from heard.evaluate.metrics import FRAME_MS
 from heard.evaluate.scores import CorpusScore, Counts, DerScore, FileScore
 from heard.evaluate.vad_baseline import VAD_FRAME_MS
@@ -36,6 +37,10 @@ def _counts_dict(c: Counts) -> dict[str, float]:
     }
 
 
+def _event_dict(e: Event) -> dict[str, Any]:
+    return {"by": e.by, "time_s": e.time_ms / 1000}
+
+
 def _file_dict(f: FileScore) -> dict[str, Any]:
     return {
         "name": f.name,
@@ -51,6 +56,16 @@ def _file_dict(f: FileScore) -> dict[str, Any]:
             "error_pp": f.talk_ratio_error_pp,
         },
         "interruptions": _counts_dict(f.interruptions),
+        "interruption_events": {
+            "matched": [
+                {"by": t.by, "truth_s": t.time_ms / 1000, "pred_s": p.time_ms / 1000}
+                for t, p in f.interruption_events.matched
+            ],
+            "missed": [_event_dict(e) for e in f.interruption_events.missed],
+            "false": [
+                dict(_event_dict(e), on_backchannel=on) for e, on in f.interruption_events.false
+            ],
+        },
         "backchannels": {
             "truth": f.backchannels_truth,
             "as_interruptions": f.backchannels_as_interruptions,
@@ -203,6 +218,27 @@ def summary_table(score: CorpusScore) -> Table:
             f"speech F1 WebRTC VAD mode {mode}", _num(counts.f1, 3), f"{_prf(counts)}{mark}"
         )
     return table
+
+
+def print_events(score: CorpusScore, console: Console) -> None:
+    """Every missed and every false interruption, by file and time: where to listen."""
+    table = Table(title="Interruptions missed and false", title_justify="left")
+    table.add_column("file")
+    table.add_column("time", justify="right")
+    table.add_column("by")
+    table.add_column("what")
+    for f in score.files:
+        events = f.interruption_events
+        rows = [(e.time_ms, e.by, "missed") for e in events.missed]
+        rows += [(e.time_ms, e.by, "false, on a backchannel" if on else "false")
+                 for e, on in events.false]
+        for time_ms, by, what in sorted(rows):
+            table.add_row(f.name, f"{time_ms / 1000:.2f} s", by, what)
+    if table.row_count:
+        console.print(table)
+    else:
+        console.print("Interruptions missed and false: none (every interruption was found, "
+                      "and nothing else)")
 
 
 def print_report(score: CorpusScore, console: Console, *, vad: bool = True) -> None:

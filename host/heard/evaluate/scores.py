@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from heard.annotations import Event
+
 
 @dataclass(frozen=True)
 class DerScore:
@@ -82,6 +84,20 @@ def total_counts(counts: Iterable[Counts]) -> Counts:
 
 
 @dataclass(frozen=True)
+class InterruptionEvents:
+    """One file's interruptions event by event, as the matching paired them."""
+
+    matched: tuple[tuple[Event, Event], ...] = ()  # (truth, prediction)
+    missed: tuple[Event, ...] = ()  # in the truth, not predicted
+    false: tuple[tuple[Event, bool], ...] = ()  # predicted, not in the truth; on a backchannel?
+
+    @property
+    def on_backchannels(self) -> int:
+        """False interruptions that sit on a truth backchannel."""
+        return sum(on for _, on in self.false)
+
+
+@dataclass(frozen=True)
 class FileScore:
     """All metrics of one corpus file."""
 
@@ -101,6 +117,7 @@ class FileScore:
     conversations_pred: int
     speech: Counts  # 10 ms frames, speech = any party speaking
     vad: dict[int, Counts] | None  # WebRTC VAD mode -> frame counts; None without a WAV
+    interruption_events: InterruptionEvents = field(default_factory=InterruptionEvents)
 
     @property
     def der(self) -> DerScore:

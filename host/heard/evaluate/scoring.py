@@ -70,7 +70,7 @@ def score_file(
     mono = channels == 1
     n_frames = frame_count(duration_ms)
     truth_speech = speech_frames(truth.segments, n_frames)
-    interruptions, on_backchannels = interruption_scores(truth, pred, tolerance_ms)
+    interruptions, events = interruption_scores(truth, pred, tolerance_ms)
     ratio_truth, ratio_pred = truth.talk_ratio(), pred.talk_ratio()
     return FileScore(
         name=name,
@@ -88,11 +88,12 @@ def score_file(
         talk_ratio_error_pp=talk_ratio_error_pp(ratio_truth, ratio_pred),
         interruptions=interruptions,
         backchannels_truth=len(truth.backchannels),
-        backchannels_as_interruptions=on_backchannels,
+        backchannels_as_interruptions=events.on_backchannels,
         conversations_truth=len(truth.conversations),
         conversations_pred=len(pred.conversations),
         speech=frame_counts(truth_speech, speech_frames(pred.segments, n_frames)),
         vad=vad_counts(audio, truth_speech) if audio is not None and vad else None,
+        interruption_events=events,
     )
 
 
