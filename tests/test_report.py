@@ -549,6 +549,24 @@ def test_a_gap_is_dated_by_the_records_around_it(db: Database):
         "detail": "seq 4-6", "lost_after": NINE + 1260, "lost_before": NINE + 3660}
 
 
+def test_a_gap_is_in_the_report_of_the_day_its_records_were_written(db: Database):
+    device(db, "a", "S", "Lane 1", last_sync=MON + 29 * DAY)
+    records_around_a_gap(db)  # written Monday 09:21-10:01, found on Friday
+    # Records 2-3 of another device lost after Monday 09:00, none after them: they were
+    # written between then and the sync that found them on Friday.
+    db.store_records("b", "log", [conversation_record(1, NINE - 60)])
+    gap(db, "b", "log", 2, 3, MON + 4 * DAY)
+
+    def gaps(since: str, until: str) -> list[str]:
+        return [x.device_id for x in report(db, since=since, until=until).quality.losses
+                if x.kind == "gap"]
+
+    assert gaps("2026-11-02", "2026-11-02") == ["a", "b"]  # Monday
+    assert gaps("2026-11-04", "2026-11-04") == ["b"]  # Wednesday: only b's span covers it
+    assert gaps("2026-11-06", "2026-11-06") == ["b"]  # Friday, when both were found
+    assert gaps("2026-11-07", "2026-11-30") == []
+
+
 def test_a_gap_is_dated_in_local_time(db: Database, monkeypatch: pytest.MonkeyPatch):
     from heard.report.callouts import quality_notes
 

@@ -143,12 +143,26 @@ GAP_LOST_AFTER = _neighbour_time("g.first_seq - 1", _WRITTEN, "max")
 GAP_LOST_BEFORE = _neighbour_time("g.last_seq + 1", _WRITTEN, "min")
 
 
+def gap_in_range(found_at: float, lost_after: float | None, lost_before: float | None,
+                 start: int | None, end: int | None) -> bool:
+    """Whether a gap belongs to the date range [start, end): its records may have been
+    written in it. They were written after ``lost_after`` and before ``lost_before``, or
+    before the sync that found them when no later record is known; with no earlier record
+    known, at that upper bound. A span that runs backwards (a clock set in between) says
+    nothing: the gap is placed when it was found."""
+    high = lost_before if lost_before is not None else found_at
+    low = lost_after if lost_after is not None else high
+    if low > high:
+        low = high = found_at
+    return (end is None or low < end) and (start is None or high >= start)
+
+
 def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
            start: int | None, end: int | None) -> list[Loss]:
     """Records the devices lost in [start, end), in time order: ``records_dropped``,
     ``data_reset`` and boot events that cut bytes (also those of unknown time: a loss that
-    cannot be placed is still reported), and the gaps syncs found (placed when found,
-    dated by the records around them where known)."""
+    cannot be placed is still reported), and the gaps syncs found (placed by when their
+    records were written, ``gap_in_range``; in time order by when they were found)."""
     in_devices, device_args = _device_clause(device_ids)
     where, args = time_clause("time_utc", start, end)
     found = []
@@ -160,14 +174,13 @@ def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
         found += [Loss(d, kind, t, int(n), str(x)) for d, t, n, x in conn.execute(
             f"SELECT device_id, time_utc, {select} FROM events WHERE {which} "
             f"AND (({where}) OR time_utc IS NULL){in_devices}", args + device_args)]
-    where, args = time_clause("found_at", start, end)
     found += [Loss(d, "gap", t, last - first + 1,
                    f"seq {first}" if first == last else f"seq {first}-{last}",
                    lost_after=after, lost_before=before)
               for d, t, first, last, after, before in conn.execute(
                   f"SELECT device_id, found_at, first_seq, last_seq, {GAP_LOST_AFTER}, "
-                  f"{GAP_LOST_BEFORE} FROM gaps g WHERE {where}{in_devices}",
-                  args + device_args)]
+                  f"{GAP_LOST_BEFORE} FROM gaps g WHERE 1{in_devices}", device_args)
+              if gap_in_range(t, after, before, start, end)]
     found.sort(key=lambda x: (x.time is None, x.time or 0.0, x.device_id, x.kind))
     return found
 
