@@ -182,6 +182,27 @@ def test_eval_events_lists_misses_and_false_alarms(tmp_path):
     assert events["matched"] == [{"by": CUS, "truth_s": 12.0, "pred_s": 12.1}]
 
 
+def test_eval_events_names_an_interruption_given_to_the_wrong_party(tmp_path):
+    write(tmp_path / "c", "a", ann(TWO_TURNS, [(15000, EMP)], duration=20.0), truth=True)
+    write(tmp_path / "p", "a", ann(TWO_TURNS, [(15100, CUS), (5000, CUS)]), truth=False)
+    args = [str(tmp_path / "c"), str(tmp_path / "p"), "--no-vad"]
+    listed = CliRunner().invoke(eval_command, [*args, "--events"]).output
+    assert "missed: predicted as the customer's at 15.10 s" in listed
+    assert "false: the employee's at 15.00 s, wrong party" in listed
+    assert "│ false " in listed  # 5 s: false, and nothing else
+    data = json.loads(CliRunner().invoke(eval_command, [*args, "--json"]).output)
+    assert data["files"][0]["interruption_events"]["wrong_party"] == [
+        {"truth_by": EMP, "truth_s": 15.0, "pred_by": CUS, "pred_s": 15.1}]
+
+
+def test_eval_events_marks_files_without_a_prediction(tmp_path):
+    write(tmp_path / "c", "a", ann(TWO_TURNS, [(12000, CUS)], duration=20.0), truth=True)
+    (tmp_path / "p").mkdir()
+    out = CliRunner().invoke(eval_command, [str(tmp_path / "c"), str(tmp_path / "p"),
+                                            "--no-vad", "--events", "--allow-missing"])
+    assert "a (no prediction)" in out.output.split("Interruptions missed and false")[1]
+
+
 def test_eval_events_says_when_there_is_nothing_to_list(tmp_path):
     write(tmp_path / "c", "a", ann(TWO_TURNS, [(12000, CUS)], duration=20.0), truth=True)
     write(tmp_path / "p", "a", ann(TWO_TURNS, [(12000, CUS)]), truth=False)

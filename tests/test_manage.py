@@ -274,25 +274,6 @@ def test_export_dates_gaps_by_the_records_around_them(path: Path, tmp_path: Path
                                ("log-2", str(float(MON + 180)), "", "")]
 
 
-def test_export_date_range_places_gaps_by_when_their_records_were_written(
-        path: Path, tmp_path: Path, capsys):
-    with Database.open(path) as db:  # records 4 and 8 around gap 5-7, on Monday 00:10-00:58
-        db.store_records("dev-g", "log-1", [
-            conversation_record(4, MON + 600),
-            bytes(record.event(8, 7, 0, MON + 3480, record.EVENT_MUTE_ON))])
-        db.conn.execute("INSERT INTO gaps VALUES ('dev-g', 'log-1', 5, 7, ?)",
-                        (MON + 3 * 86400,))  # found on Thursday
-    out = tmp_path / "range.json"
-
-    def gaps(since: str, until: str) -> list[tuple[str, int]]:
-        run(capsys, "export", "--format", "json", "--since", since, "--until", until,
-            "--out", str(out), "--db", str(path))
-        return [(g["device_id"], g["first_seq"]) for g in json.loads(out.read_text())["gaps"]]
-
-    assert ("dev-g", 5) in gaps("2026-11-02", "2026-11-02")
-    assert ("dev-g", 5) not in gaps("2026-11-05", "2026-11-05")
-
-
 def test_export_date_range_leaves_out_unknown_times(path: Path, tmp_path: Path, capsys):
     out = tmp_path / "day.json"
     run(capsys, "export", "--format", "json", "--since", "2026-11-02", "--until",

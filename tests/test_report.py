@@ -563,8 +563,32 @@ def test_a_gap_is_in_the_report_of_the_day_its_records_were_written(db: Database
 
     assert gaps("2026-11-02", "2026-11-02") == ["a", "b"]  # Monday
     assert gaps("2026-11-04", "2026-11-04") == ["b"]  # Wednesday: only b's span covers it
-    assert gaps("2026-11-06", "2026-11-06") == ["b"]  # Friday, when both were found
+    assert gaps("2026-11-06", "2026-11-06") == ["a", "b"]  # Friday, when both were found
     assert gaps("2026-11-07", "2026-11-30") == []
+
+
+def test_gap_placement_at_the_edges():
+    from heard.report.query import gap_in_range
+
+    day = 86400
+    found = 10 * day
+
+    def days(after: float | None, before: float | None) -> list[int]:
+        """The days (0-11) whose one-day range holds the gap."""
+        return [d for d in range(12) if gap_in_range(found, after, before, d * day,
+                                                     (d + 1) * day)]
+
+    assert days(2 * day + 5, 4 * day + 5) == [2, 3, 4, 10]  # written in 2-4, found on 10
+    assert days(2 * day + 5, 4 * day) == [2, 3, 10]  # the record after came at 4's start
+    assert days(2 * day + 5, None) == [2, 3, 4, 5, 6, 7, 8, 9, 10]  # up to when found
+    assert days(None, 4 * day) == [10]  # no earlier bound: open-ended, only when found
+    assert days(None, None) == [10]
+    assert days(4 * day, 2 * day) == [10]  # backwards: a clock set in between
+    assert days(11 * day + 5, None) == [10]  # "after" later than found: clock again
+    assert gap_in_range(found, 2 * day, 4 * day, None, 3 * day)  # --until alone
+    assert not gap_in_range(found, 2 * day, 4 * day, 5 * day, 9 * day)
+    assert gap_in_range(found, 2 * day, 4 * day, 5 * day, None)  # --since alone: found
+    assert gap_in_range(found, None, None, None, None)
 
 
 def test_a_gap_is_dated_in_local_time(db: Database, monkeypatch: pytest.MonkeyPatch):
@@ -636,7 +660,12 @@ def test_a_gap_across_days_within_a_minute_or_around_a_restart(db: Database):
         conversation_record(1, NINE + 600),
         bytes(record.event(3, 7, 0, NINE, record.EVENT_CONFIG_CHANGED))])
     gap(db, "backwards", "log", 2, 2, found)
+    # Nothing after the gap, and the record before it dated after the sync that found it:
+    # the device's clock was wrong then, and the sync's time is given.
+    db.store_records("ahead", "log", [conversation_record(1, MON + 5 * DAY)])
+    gap(db, "ahead", "log", 2, 2, found)
     assert gap_words(db) == {
+        "ahead": "seq 2, found on Fri 6 Nov 2026 at 00:00",
         "backwards": "seq 2, found on Fri 6 Nov 2026 at 00:00",
         "night": "seq 2, lost between Mon 2 Nov 2026 at 17:01 and Tue 3 Nov 2026 at 09:01",
         "quick": "seq 2, lost between 09:01:00 and 09:01:30 on Mon 2 Nov 2026",

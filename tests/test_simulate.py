@@ -191,6 +191,7 @@ def test_parse_errors() -> None:
          "truncated: the header declares 2.00 s of audio, the file holds 0.10 s"),
         (_wav_bytes([0] * 300, channels=3), "3 channels; the detector takes 1 or 2"),
         (_wav_bytes([1, 2, 3])[:30], "unreadable WAV (truncated header)"),
+        (b"RIFF\x24\x00", "unreadable WAV (truncated header)"),
     ],
 )
 def test_rejections(tmp_path: Path, data: bytes, message: str) -> None:
@@ -357,6 +358,19 @@ def test_directory_mode_then_eval(corpus: Path, tmp_path: Path) -> None:
     scored = runner.invoke(cli, ["eval", str(corpus), str(pred), "--no-vad", "--json"])
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.output)["summary"]["files"] == len(names)
+
+
+def test_directory_mode_lists_each_refused_file_once_with_its_hint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "notes.wav").write_text("shopping list")
+    assert main(["simulate", str(folder), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "2 of 2 file(s) failed:\n  empty.wav: empty file (0 bytes)\n      hint: " in err
+    assert "\n  notes.wav: not a WAV file\n      hint: convert it first" in err
+    assert str(folder) not in err  # the name alone, not the path again
 
 
 def test_directory_mode_refuses_its_input_as_output(corpus: Path) -> None:

@@ -74,6 +74,8 @@ class WavReader:
         head = stream.read(12)
         if not head:
             raise WavError("empty file (0 bytes)")
+        if len(head) < 12 and b"RIFF".startswith(head[0:4]):
+            raise WavError("truncated header")  # the start of a WAV, cut off
         if len(head) < 12 or head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
             if head and head[0:4] == b"RF64":
                 raise WavError("not a WAV file (RF64 is not supported)")

@@ -109,7 +109,8 @@ def test_extensible_float_rejected():
 
 def test_not_a_wav():
     assert _error(b"") == "empty file (0 bytes)"
-    assert _error(b"RIFF") == "not a WAV file"
+    assert _error(b"RIFF") == "truncated header"
+    assert _error(b"RIFF\x10\x00") == "truncated header"
     assert _error(b"ID3\x03\x00\x00\x00\x00\x00\x00\x00\x00mp3 data") == "not a WAV file"
     assert _error(b"RIFF\x10\x00\x00\x00AVI LIST") == "not a WAV file"
 

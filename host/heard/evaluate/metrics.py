@@ -124,13 +124,16 @@ def interruption_scores(
             truth.backchannels, false_alarms, tolerance_ms=tolerance_ms, same_by=False
         )
     }
+    missed = [e for i, e in enumerate(truth.interruptions) if i not in found]
+    wrong_party = match_events(missed, false_alarms, tolerance_ms=tolerance_ms, same_by=False)
     events = InterruptionEvents(
         matched=tuple(sorted(((truth.interruptions[t], pred.interruptions[p])
                               for t, p in matched), key=lambda pair: pair[0].time_ms)),
-        missed=tuple(sorted((e for i, e in enumerate(truth.interruptions) if i not in found),
-                            key=lambda e: e.time_ms)),
+        missed=tuple(sorted(missed, key=lambda e: e.time_ms)),
         false=tuple(sorted(((e, i in on_backchannel) for i, e in enumerate(false_alarms)),
                            key=lambda pair: pair[0].time_ms)),
+        wrong_party=tuple(sorted(((missed[t], false_alarms[p]) for t, p in wrong_party),
+                                 key=lambda pair: pair[0].time_ms)),
     )
     return counts, events
 

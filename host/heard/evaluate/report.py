@@ -65,6 +65,11 @@ def _file_dict(f: FileScore) -> dict[str, Any]:
             "false": [
                 dict(_event_dict(e), on_backchannel=on) for e, on in f.interruption_events.false
             ],
+            "wrong_party": [
+                {"truth_by": t.by, "truth_s": t.time_ms / 1000, "pred_by": p.by,
+                 "pred_s": p.time_ms / 1000}
+                for t, p in f.interruption_events.wrong_party
+            ],
         },
         "backchannels": {
             "truth": f.backchannels_truth,
@@ -229,11 +234,21 @@ def print_events(score: CorpusScore, console: Console) -> None:
     table.add_column("what")
     for f in score.files:
         events = f.interruption_events
-        rows = [(e.time_ms, e.by, "missed") for e in events.missed]
-        rows += [(e.time_ms, e.by, "false, on a backchannel" if on else "false")
-                 for e, on in events.false]
+        as_other = {id(t): p for t, p in events.wrong_party}
+        of_other = {id(p): t for t, p in events.wrong_party}
+        rows = []
+        for e in events.missed:
+            p = as_other.get(id(e))
+            rows.append((e.time_ms, e.by, "missed" if p is None else
+                         f"missed: predicted as the {p.by}'s at {p.time_ms / 1000:.2f} s"))
+        for e, on in events.false:
+            t = of_other.get(id(e))
+            what = ("false, on a backchannel" if on else "false") if t is None else (
+                f"false: the {t.by}'s at {t.time_ms / 1000:.2f} s, wrong party")
+            rows.append((e.time_ms, e.by, what))
+        name = f"{f.name} (no prediction)" if f.missing_prediction else f.name
         for time_ms, by, what in sorted(rows):
-            table.add_row(f.name, f"{time_ms / 1000:.2f} s", by, what)
+            table.add_row(name, f"{time_ms / 1000:.2f} s", by, what)
     if table.row_count:
         console.print(table)
     else:

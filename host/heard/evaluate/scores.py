@@ -90,6 +90,8 @@ class InterruptionEvents:
     matched: tuple[tuple[Event, Event], ...] = ()  # (truth, prediction)
     missed: tuple[Event, ...] = ()  # in the truth, not predicted
     false: tuple[tuple[Event, bool], ...] = ()  # predicted, not in the truth; on a backchannel?
+    # A miss and a false one within tolerance of each other: found, but given to the other party.
+    wrong_party: tuple[tuple[Event, Event], ...] = ()  # (truth, prediction)
 
     @property
     def on_backchannels(self) -> int:
@@ -117,7 +119,7 @@ class FileScore:
     conversations_pred: int
     speech: Counts  # 10 ms frames, speech = any party speaking
     vad: dict[int, Counts] | None  # WebRTC VAD mode -> frame counts; None without a WAV
-    interruption_events: InterruptionEvents = field(default_factory=InterruptionEvents)
+    interruption_events: InterruptionEvents
 
     @property
     def der(self) -> DerScore:

@@ -136,6 +136,9 @@ def lost_when(x: Loss) -> str:
     before = None if x.lost_before is None else dt.datetime.fromtimestamp(x.lost_before)
     if after is not None and before is not None and after > before:
         after = before = None  # a clock set between them: the span cannot be trusted
+    if after is not None and before is None and x.time is not None and (
+            x.lost_after is not None and x.lost_after > x.time):
+        after = None  # "after" later than the sync that found them: a clock set, again
     if after is not None and before is not None:
         # minutes alone would read "between 09:05 and 09:05"
         same_minute = f"{after:%Y%m%d%H%M}" == f"{before:%Y%m%d%H%M}"

@@ -9,9 +9,7 @@ records missing) and the same time as local ISO 8601 text. A gap also says when 
 records were written, as far as the records around it tell: after ``lost_after_utc`` and
 before ``lost_before_utc``, when the records before and after it were written (a
 conversation at its end), empty where unknown. Device secrets are never exported. With a
-date range, rows of unknown time are left out, and a gap is in it when its records may
-have been written in it (between ``lost_after_utc`` and ``lost_before_utc``; the later
-bound is ``found_utc`` when no later record is known; with neither, ``found_utc``).
+date range, rows of unknown time are left out (gaps are placed by ``found_utc``).
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
-from heard.report.query import GAP_LOST_AFTER, GAP_LOST_BEFORE, gap_in_range, time_clause
+from heard.report.query import GAP_LOST_AFTER, GAP_LOST_BEFORE, time_clause
 from heardcore import record
 
 FORMAT_VERSION = 1
@@ -78,15 +76,14 @@ def _range(column: str, start: int | None, end: int | None) -> tuple[str, list[o
 
 def _gaps(conn: sqlite3.Connection, start: int | None,
           end: int | None) -> Iterator[tuple[Any, ...]]:
-    """The records syncs found missing (``gaps``), in export column order; with a date
-    range, those whose records may have been written in it (``query.gap_in_range``)."""
+    """The records syncs found missing (``gaps``), in export column order."""
+    where, args = _range("g.found_at", start, end)
     for *row, found, after, before in conn.execute(
             "SELECT g.device_id, d.store, d.lane, d.name, g.log_id, g.first_seq, g.last_seq, "
             f"g.found_at, {GAP_LOST_AFTER}, {GAP_LOST_BEFORE} FROM gaps g "
-            "LEFT JOIN devices d USING (device_id) "
-            "ORDER BY g.device_id, g.found_at, g.first_seq"):
-        if gap_in_range(found, after, before, start, end):
-            yield (*row, found, _local(found), after, _local(after), before, _local(before))
+            f"LEFT JOIN devices d USING (device_id) WHERE {where} "
+            "ORDER BY g.device_id, g.found_at, g.first_seq", args):
+        yield (*row, found, _local(found), after, _local(after), before, _local(before))
 
 
 def _parts(conn: sqlite3.Connection, start: int | None,

@@ -145,24 +145,29 @@ GAP_LOST_BEFORE = _neighbour_time("g.last_seq + 1", _WRITTEN, "min")
 
 def gap_in_range(found_at: float, lost_after: float | None, lost_before: float | None,
                  start: int | None, end: int | None) -> bool:
-    """Whether a gap belongs to the date range [start, end): its records may have been
-    written in it. They were written after ``lost_after`` and before ``lost_before``, or
-    before the sync that found them when no later record is known; with no earlier record
-    known, at that upper bound. A span that runs backwards (a clock set in between) says
-    nothing: the gap is placed when it was found."""
+    """Whether a gap belongs to the report range [start, end): a sync found it in the range
+    (so a report of the day it was found always shows it), or its records may have been
+    written in it: after ``lost_after`` and before ``lost_before`` (before the sync that
+    found them when no later record is known). With no earlier record known the span is
+    open-ended, and a span that runs backwards (a clock set in between) says nothing: then
+    only the time it was found counts."""
+    def inside(t: float) -> bool:
+        return (start is None or t >= start) and (end is None or t < end)
+
+    if inside(found_at):
+        return True
     high = lost_before if lost_before is not None else found_at
-    low = lost_after if lost_after is not None else high
-    if low > high:
-        low = high = found_at
-    return (end is None or low < end) and (start is None or high >= start)
+    if lost_after is None or lost_after > high:
+        return False
+    return (end is None or lost_after < end) and (start is None or high > start)
 
 
 def losses(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
            start: int | None, end: int | None) -> list[Loss]:
     """Records the devices lost in [start, end), in time order: ``records_dropped``,
     ``data_reset`` and boot events that cut bytes (also those of unknown time: a loss that
-    cannot be placed is still reported), and the gaps syncs found (placed by when their
-    records were written, ``gap_in_range``; in time order by when they were found)."""
+    cannot be placed is still reported), and the gaps syncs found (``gap_in_range``: found
+    in the range, or written in it; in time order by when they were found)."""
     in_devices, device_args = _device_clause(device_ids)
     where, args = time_clause("time_utc", start, end)
     found = []

@@ -24,6 +24,7 @@ from heard.errors import HeardError
 from heardcore.wavfile import FORMAT_FLOAT, FORMAT_PCM, RATE, WavError, WavReader, format_name
 
 _CONVERT_HINT = "convert it first, e.g. `ffmpeg -i IN -ac 2 -ar 16000 OUT.wav`"
+CUT_OFF_HINT = "the file was cut off (an interrupted copy or recording); copy it again"
 _PCM_BITS = (8, 16, 24, 32)
 _FLOAT_BITS = (32, 64)
 
@@ -66,11 +67,13 @@ def inspect_wav(path: Path) -> WavInfo:
     except IsADirectoryError:
         raise HeardError(f"{path}: is a directory, not a WAV file") from None
     except OSError as exc:
-        raise HeardError(f"{path}: cannot read ({exc.strerror})") from None
+        raise HeardError(f"{path}: cannot read ({exc.strerror})",
+                         hint="check the path, and that you may read the file") from None
     except WavError as exc:
         if str(exc).startswith("empty file"):
-            raise HeardError(f"{path}: {exc}",
-                             hint="the recording or the copy did not finish; do it again") from None
+            raise HeardError(f"{path}: {exc}", hint=CUT_OFF_HINT) from None
+        if str(exc).startswith("truncated header"):
+            raise HeardError(f"{path}: unreadable WAV ({exc})", hint=CUT_OFF_HINT) from None
         if str(exc).startswith("not a WAV file"):
             raise HeardError(f"{path}: {exc}", hint=_CONVERT_HINT) from None
         raise HeardError(f"{path}: unreadable WAV ({exc})", hint=_CONVERT_HINT) from None
@@ -80,7 +83,7 @@ def inspect_wav(path: Path) -> WavInfo:
         raise HeardError(
             f"{path}: truncated: the header declares {info.declared_frames / info.rate:.2f} s "
             f"of audio, the file holds {info.frames / info.rate:.2f} s",
-            hint="the file was cut off (an interrupted copy or recording); copy it again",
+            hint=CUT_OFF_HINT,
         )
     if info.frames == 0:
         raise HeardError(f"{path}: empty: the WAV file has no samples",
