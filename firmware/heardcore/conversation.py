@@ -4,8 +4,9 @@ A conversation is a stretch of talk that includes the customer. It opens at the 
 first segment, and starts at the first speech of that stretch: employee talk that ended
 at most ``conversation_idle_ms`` before the customer's first word (a greeting) belongs to
 it. It ends at its last speech, and is closed once ``conversation_idle_ms`` pass without
-customer speech. Employee talk outside conversations is reported as employee-only
-stretches. Per conversation: talk per party, overlap, mean speech SNR, clipping and lost
+customer speech. One with less than ``conversation_min_customer_ms`` of customer talk was
+no conversation (a noise or a passer-by taken for the customer): its employee talk goes on
+as an employee-only stretch, as does employee talk outside conversations. Per conversation: talk per party, overlap, mean speech SNR, clipping and lost
 audio (quality flags), turns (a party's consecutive
 non-backchannel segments are one turn), switches, interruptions and backchannels by each
 party, the longest employee monologue and customer story (a turn, the other's
@@ -51,6 +52,7 @@ class Tracker:
 
     def __init__(self, params, sink):
         self.idle = params.conversation_idle_ms
+        self.min_customer = params.conversation_min_customer_ms
         self.low_snr_db = params.low_snr_db10 // 10
         self.sink = sink
         self.conv = Conversation()
@@ -226,6 +228,13 @@ class Tracker:
             if conv.snr_db < self.low_snr_db:
                 conv.flags |= FLAG_LOW_SNR
         self.active = False
+        if conv.talk_ms[CUSTOMER] < self.min_customer:
+            # Too little of the customer to be one: the employee's talk stays employee-only,
+            # and later employee talk within the idle time joins that stretch.
+            self.solo_start = conv.start_ms
+            self.solo_end = conv.end_ms
+            self.solo_talk = conv.talk_ms[EMPLOYEE]
+            return
         self.sink.conversation(conv)
 
     def _solo(self, start, end):

@@ -51,6 +51,7 @@ SPEC = (
     ('interrupt_rise_db10', 30, 0, 300),
     ('backchannel_max_ms', 1000, 200, 3000),
     ('conversation_idle_ms', 8000, 2000, 120000),
+    ('conversation_min_customer_ms', 1500, 0, 10000),
     ('low_snr_db10', 60, 0, 300),
 )
 

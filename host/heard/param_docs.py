@@ -212,6 +212,11 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "ms",
         "a conversation ends after this long without customer speech",
     ),
+    "conversation_min_customer_ms": (
+        "ms",
+        ("a stretch with less customer talk than this is no conversation (a noise or a "
+         "passer-by taken for the customer): its employee talk is reported as employee-only"),
+    ),
     "low_snr_db10": (
         "0.1 dB",
         (

@@ -52,7 +52,11 @@ def play(script, overrides=None, each_frame=None, levels=None):
     """Run a script through TurnTaker and Tracker; ``each_frame(now, tracker)`` may report
     per-frame quality numbers, as the detector does. ``levels(now)``: the two mics' frame
     levels in whole dB, for the overlap cue of two microphones (``heardcore.rise``)."""
-    params = Params(overrides)
+    # The rules below are shown on short talk; the least customer talk a conversation
+    # needs has its own test and is off unless a test asks for it.
+    merged = {"conversation_min_customer_ms": 0}
+    merged.update(overrides or {})
+    params = Params(merged)
     log = Log()
     tracker = Tracker(params, log)
     rises = new() if levels is not None else None
@@ -221,6 +225,20 @@ def test_employee_alone_is_reported_apart_from_conversations():
     log = play(script)
     assert log.solo == [(1000, 4000, 2500)]
     assert len(log.conversations) == 1 and log.conversations[0]["start"] == 20000
+
+
+def test_too_little_customer_talk_is_no_conversation():
+    # One second of "customer" (a noise or a passer-by) amid the employee's talk: the
+    # employee's talk is one employee-only stretch, the later talk within the idle time too.
+    script = [(1000, 3000, E), (3500, 4500, C), (5000, 6000, E), (9000, 10000, E)]
+    least = {"conversation_min_customer_ms": 1500}
+    log = play(script, least)
+    assert log.conversations == [] and log.solo == [(1000, 10000, 4000)]
+    kept = play(script)
+    assert len(kept.conversations) == 1 and kept.conversations[0]["talk"] == [4000, 1000]
+    # Two seconds of customer talk make a conversation.
+    real = play([(1000, 3000, E), (3500, 5500, C), (6000, 7000, E)], least)
+    assert len(real.conversations) == 1 and real.solo == []
 
 
 def test_idle_time_splits_conversations():
