@@ -8,11 +8,11 @@ customer speech. One with less than ``conversation_min_customer_ms`` of customer
 no conversation (a noise or a passer-by taken for the customer): its employee talk goes on
 as an employee-only stretch, as does employee talk outside conversations. Per
 conversation: talk per party, overlap, mean speech SNR, clipping and lost audio (quality
-flags), turns (a party's consecutive non-backchannel segments are one turn), switches, interruptions and backchannels by each
-party, the longest employee monologue and customer story (a turn, the other's
-backchannels included), and the median response latency of the employee after the
-customer stops (patience), from a fixed histogram. All integers; nothing is allocated
-once running.
+flags), turns (a party's consecutive non-backchannel segments are one turn), switches,
+interruptions and backchannels by each party, the longest employee monologue and customer
+story (a turn, the other's backchannels included), and the median response latency of the
+employee after the customer stops (patience), from a fixed histogram. All integers;
+nothing is allocated once running.
 """
 
 import array
