@@ -98,16 +98,13 @@ def _simulate_dir(
         print_dir_summary(run.results, _stdout_console())
         click.echo(f"wrote predictions for {len(run.results)} file(s) to {out_dir}")
     if run.failures:
-        lines = "\n".join(_failure_line(name, msg) for name, msg in run.failures.items())
+        lines = "\n".join(_failure_line(name, exc) for name, exc in run.failures.items())
         raise HeardError(f"{len(run.failures)} of {total} file(s) failed:\n{lines}")
 
 
-def _failure_line(name: str, message: str) -> str:
+def _failure_line(name: str, exc: HeardError) -> str:
     """``  NAME.wav: reason`` (the message's own copy of the path dropped), its hint
     indented under it."""
-    first, _, rest = message.partition("\n")
-    path, sep, reason = first.partition(": ")
-    if sep and path.endswith(f"{name}.wav"):
-        first = reason
-    line = f"  {name}.wav: {first}"
-    return line + ("\n" + "\n".join("    " + r for r in rest.split("\n")) if rest else "")
+    path, sep, reason = str(exc.args[0]).partition(": ")
+    line = f"  {name}.wav: {reason if sep and path.endswith(f'{name}.wav') else exc.args[0]}"
+    return f"{line}\n      hint: {exc.hint}" if exc.hint else line

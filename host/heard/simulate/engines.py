@@ -155,7 +155,7 @@ class DirRun:
     """What ``simulate_dir`` did: results by name, and the files that failed."""
 
     results: dict[str, SimulationResult]
-    failures: dict[str, str]
+    failures: dict[str, HeardError]
 
 
 def simulate_dir(
@@ -183,7 +183,7 @@ def simulate_dir(
         return result
 
     results: dict[str, SimulationResult] = {}
-    failures: dict[str, str] = {}
+    failures: dict[str, HeardError] = {}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(names)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heard-simulate") as pool:
         futures: dict[Future[SimulationResult], str] = {pool.submit(one, n): n for n in names}
@@ -193,7 +193,7 @@ def simulate_dir(
                 try:
                     results[name] = future.result()
                 except HeardError as exc:
-                    failures[name] = str(exc)
+                    failures[name] = exc
                 if progress is not None:
                     progress(name, results.get(name))
         except BaseException:
