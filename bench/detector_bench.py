@@ -18,7 +18,8 @@ import numpy as np
 import soundfile
 
 from heard.evaluate.scoring import evaluate_corpus
-from heard.mpytools import find_micropython, micropython_env
+from heard.mpyinfo import code_bytes
+from heard.mpytools import compile_firmware, find_micropython, micropython_env
 from heard.simulate.engines import MICROPYTHON_HEAPSIZE, firmware_dir, simulate_dir
 from heard.synth import generate_corpus
 from heardcore.params import Params
@@ -144,11 +145,12 @@ def esp32_load() -> str:
         "correlation peak search (lags)": 2 * (lags - params.tdoa_min_lag + 1),
     }
     total = sum(kernels.values())
-    # Plain MicroPython per frame: ~350 bytecode instructions execute (detector.process,
-    # turns and tracker updates; counted with dis on the same source), and ~12 calls into
-    # viper kernels. A trivial bytecode loop iteration costs ~33 x 13 cycles (FACTS.md) for
-    # ~7 instructions: ~60 cycles per instruction; ~200 cycles per call (estimate).
-    bytecode_cycles = 350 * 60 + 12 * 200
+    # Plain MicroPython per frame: ~370 bytecode instructions execute (detector.process and
+    # its steps, turns and tracker updates; counted with dis on the same source), ~12 calls
+    # into viper kernels and 4 between its steps. A trivial bytecode loop iteration costs
+    # ~33 x 13 cycles (FACTS.md) for ~7 instructions: ~60 cycles per instruction; ~200
+    # cycles per call (estimate).
+    bytecode_cycles = 370 * 60 + 16 * 200
     viper_cycles = total * CYCLES_PER_ITERATION
     cycles = viper_cycles + bytecode_cycles
     budget = ESP32_HZ // 100
@@ -156,7 +158,7 @@ def esp32_load() -> str:
     rows += [f"| {name} | {count} iterations | {count * CYCLES_PER_ITERATION:,} |"
              for name, count in kernels.items()]
     rows += [
-        (f"| bookkeeping in plain MicroPython | ~350 instructions, 12 kernel calls | "
+        (f"| bookkeeping in plain MicroPython | ~370 instructions, 16 calls | "
          f"{bytecode_cycles:,} |"),
         f"| **total** | | **~{cycles:,}** |",
         "",
@@ -245,13 +247,21 @@ def memory() -> str:
         env=micropython_env([firmware_dir()]), capture_output=True, text=True, check=True,
     )
     modules, state = (int(v) for v in result.stdout.split())
+    with tempfile.TemporaryDirectory() as tmp:
+        built = compile_firmware(firmware_dir(), Path(tmp))
+        machine = sum(code_bytes(p)["viper"] + code_bytes(p)["native"] for p in built)
     return (
         f"| what | bytes |\n| --- | --- |\n"
         f"| detector modules resident after import (bytecode on the heap) | {modules:,} |\n"
         f"| one stereo detector: buffers and state, preallocated | {state:,} |\n"
         "| per frame | 0 (tests/firmware/test_detector_limits.py runs frames under "
-        "`heap_lock`) |\n\n"
+        "`heap_lock`, and watches every frame for a call frame taken from the heap) |\n"
+        f"| machine code of the viper kernels for the ESP32 (all firmware modules, "
+        f"`-march=xtensawin`), in executable RAM outside the heap | {machine:,} |\n\n"
         "Measured on the unix port's GC heap (`gc.mem_free`), which the ESP32 port shares; "
         "the ESP32 heap without PSRAM is 111,936 bytes. Frozen into the firmware image the "
-        "module bytecode would leave the heap."
+        "module bytecode would leave the heap. The machine code is copied into the ESP32's "
+        "instruction RAM (`heap_caps_malloc(MALLOC_CAP_EXEC)`), of which a MicroPython "
+        "build leaves little: ~12 KB was reported free for ESP32_GENERIC with ESP-IDF 4.4 "
+        "(micropython issue 8260). Not measured on a board."
     )

@@ -267,6 +267,7 @@ def test_the_per_block_path_allocates_nothing(device_wavs: list[Path], tmp_path:
     frames = int(result.stdout.split("frames")[1].split()[0])
     speech = int(result.stdout.split("speech")[1].split()[0])
     assert frames == 304 and speech > 0
+    assert int(result.stdout.split("heap_blocks")[1].split()[0]) == 0, result.stdout
 
 
 def test_emulate_refuses_a_wav_the_microphone_cannot_give(tmp_path: Path) -> None:

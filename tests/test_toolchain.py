@@ -68,3 +68,82 @@ def test_stub_type_check_catches_wrong_hardware_calls(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert '"WDT" has no attribute "feedd"' in result.stdout
     assert 'Missing named argument "ibuf" for "I2S"' in result.stdout
+
+
+CODE_KINDS = '''\
+import micropython
+
+BIG = 123456789012345678901234567890
+NAMES = ("a", b"b", 1.5, None, True, ...)
+
+
+def plain(x):
+    def inner(y):
+        return y + x
+    return inner(1), "text", b"bytes"
+
+
+@micropython.native
+def native(x):
+    return x * 2
+
+
+@micropython.viper
+def viper(buf, n: int) -> int:
+    p = ptr8(buf)
+    total = 0
+    for i in range(n):
+        total += p[i]
+    return total
+'''
+
+
+def test_code_bytes_counts_each_kind_of_code(tmp_path: Path) -> None:
+    from heard.mpyinfo import code_bytes
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "kinds.py").write_text(CODE_KINDS)
+    (src / "plain.py").write_text(CODE_KINDS.split("@micropython.native", maxsplit=1)[0])
+    for arch in ("xtensawin", "x64"):
+        compile_firmware(src, tmp_path / arch, arch=arch)
+        kinds = code_bytes(tmp_path / arch / "kinds.mpy")
+        assert kinds["bytecode"] > 0 and kinds["native"] > 0 and kinds["viper"] > 0, kinds
+        plain = code_bytes(tmp_path / arch / "plain.mpy")
+        assert plain["native"] == plain["viper"] == 0 and plain["bytecode"] > 0, plain
+        assert plain["bytecode"] <= kinds["bytecode"]
+
+
+def test_code_bytes_refuses_a_cut_off_file(tmp_path: Path) -> None:
+    from heard.mpyinfo import code_bytes
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "kinds.py").write_text(CODE_KINDS)
+    compile_firmware(src, tmp_path / "out")
+    whole = (tmp_path / "out" / "kinds.mpy").read_bytes()
+    for cut in (len(whole) - 1, len(whole) // 2, 6):
+        cut_off = tmp_path / f"cut{cut}.mpy"
+        cut_off.write_bytes(whole[:cut])
+        with pytest.raises(ValueError):
+            code_bytes(cut_off)
+    longer = tmp_path / "longer.mpy"
+    longer.write_bytes(whole + b"\x00")
+    with pytest.raises(ValueError, match="left over"):
+        code_bytes(longer)
+
+
+def test_every_firmware_module_parses_and_the_detector_has_no_native_methods(
+    tmp_path: Path,
+) -> None:
+    # Machine code goes to the ESP32's small executable RAM (docs/PERFORMANCE.md): the
+    # firmware keeps to viper kernels, and its plain code stays bytecode.
+    from heard.mpyinfo import code_bytes
+
+    built = compile_firmware(FIRMWARE, tmp_path)
+    totals = {"bytecode": 0, "native": 0, "viper": 0, "asm": 0}
+    for path in built:
+        for kind, size in code_bytes(path).items():
+            totals[kind] += size
+    assert totals["viper"] > 0 and totals["bytecode"] > totals["viper"]
+    assert totals["native"] == totals["asm"] == 0

@@ -256,28 +256,39 @@ class App:
         if self.muted:
             hw.wait(50)
         else:
-            frames = hw.mic_read(self.block)
-            if frames > 0:
-                det = self.detector
-                for i in range(frames // det.frame_samples):
-                    det.process(self.frame_views[i])
+            frames = self._listen()
         elapsed = hw.elapsed_ms()
         self._tick(elapsed)
         if not self.muted:
-            # Lost audio: elapsed time that the samples read do not account for.
-            balance = self.gap_balance + elapsed - frames // 16
-            if balance < -1000:
-                balance = -1000
-            elif balance > GAP_REPORT_MS:
-                self.lost_audio(balance)
-                balance = 0
-            self.gap_balance = balance
+            self._count_lost_audio(elapsed, frames)
         self._serial(elapsed)
         if not self.conversation_open():
             if self.pending:
                 self._write_pending()
             if self.config_dirty or self.detector.frames * 10 > DETECTOR_MAX_MS:
                 self._new_detector()
+
+    # step() is split in three: a bytecode call whose frame needs more than 11 words takes it
+    # from the heap, on every block.
+    def _listen(self):
+        """Read one block and analyse its frames; the sample frames read."""
+        frames = self.hw.mic_read(self.block)
+        if frames > 0:
+            det = self.detector
+            views = self.frame_views
+            for i in range(frames // det.frame_samples):
+                det.process(views[i])
+        return frames
+
+    def _count_lost_audio(self, elapsed, frames):
+        # Lost audio: elapsed time that the samples read do not account for.
+        balance = self.gap_balance + elapsed - frames // 16
+        if balance < -1000:
+            balance = -1000
+        elif balance > GAP_REPORT_MS:
+            self.lost_audio(balance)
+            balance = 0
+        self.gap_balance = balance
 
     def lost_audio(self, ms):
         # The detector flags the conversation it falls in, also one that opens only later

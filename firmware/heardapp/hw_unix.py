@@ -90,10 +90,7 @@ class UnixHardware:
         frames = len(buf) // self.channels
         block_ms = frames // 16
         if not self.fast and self._wall_ms() < self.audio_ms + block_ms:
-            # Real time: wait for the block's time, but wake at once for serial input.
-            wait = self.audio_ms + block_ms - self._wall_ms()
-            for _ in self.poller.ipoll(wait if wait > 0 else 0):
-                break
+            self._wait_for_block(block_ms)
             return 0
         if 0 <= self.fail_at <= self.audio_ms:
             self.fail_at = -1
@@ -106,13 +103,24 @@ class UnixHardware:
         else:
             got = self._read_wav(buf)
         if got < frames:
-            for i in range(got * self.channels, len(buf)):
-                buf[i] = 0
-            if not self.wavs and self.reader is None:
-                self.silence_ms += block_ms
+            self._pad(buf, got, block_ms)
         self.audio_ms += block_ms
         self.virtual_ms += block_ms
         return frames
+
+    # Helpers keep mic_read's frame within 11 words, which MicroPython would otherwise take
+    # from the heap on every block (the device's own path is checked for that).
+    def _wait_for_block(self, block_ms):
+        # Real time: wait for the block's time, but wake at once for serial input.
+        wait = self.audio_ms + block_ms - self._wall_ms()
+        for _ in self.poller.ipoll(wait if wait > 0 else 0):
+            break
+
+    def _pad(self, buf, got, block_ms):
+        for i in range(got * self.channels, len(buf)):
+            buf[i] = 0
+        if not self.wavs and self.reader is None:
+            self.silence_ms += block_ms
 
     def _read_wav(self, buf):
         while True:

@@ -73,12 +73,13 @@ class Tracker:
         self.pending_at = 0
 
     def segment(self, who, start, end, kind):
-        sink = self.sink
-        sink.segment(who, start, end)
+        # segment and _add keep their locals and value stack within 11 words: MicroPython
+        # takes a bigger bytecode call frame from the heap.
+        self.sink.segment(who, start, end)
         if kind == KIND_INTERRUPTION:
-            sink.interruption(who, start)
+            self.sink.interruption(who, start)
         elif kind == KIND_BACKCHANNEL:
-            sink.backchannel(who, start)
+            self.sink.backchannel(who, start)
         if who == CUSTOMER:
             if not self.active:
                 self._open(start)
@@ -170,27 +171,26 @@ class Tracker:
             self.pending[i] = 0
 
     def _add(self, who, start, end, kind):
-        conv = self.conv
-        conv.talk_ms[who] += end - start
-        if end > conv.end_ms:
-            conv.end_ms = end
+        self.conv.talk_ms[who] += end - start
+        if end > self.conv.end_ms:
+            self.conv.end_ms = end
         if kind == KIND_BACKCHANNEL:
-            conv.backchannels[who] += 1
+            self.conv.backchannels[who] += 1
             return
         if kind == KIND_INTERRUPTION:
-            conv.interruptions[who] += 1
+            self.conv.interruptions[who] += 1
         if who == self.turn_party:
             if end > self.turn_end:
                 self.turn_end = end
             return
         if self.turn_party != _NOBODY:
-            conv.switches += 1
+            self.conv.switches += 1
             self._end_turn()
             if who == EMPLOYEE and start >= self.turn_end:
                 gap = (start - self.turn_end) // _LATENCY_BIN_MS
                 self.latency[gap if gap < _LATENCY_BINS else _LATENCY_BINS - 1] += 1
-                conv.latency_count += 1
-        conv.turns += 1
+                self.conv.latency_count += 1
+        self.conv.turns += 1
         self.turn_party = who
         self.turn_start = start
         self.turn_end = end

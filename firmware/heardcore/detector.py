@@ -36,8 +36,9 @@ class Detector:
         self.frame_ms = params.frame_ms
         n = SAMPLE_RATE * params.frame_ms // 1000
         self.frame_samples = n
-        self.shift = params.highpass_shift
+        self.fe_cfg = frontend.config(channels, n, params.highpass_shift)
         self.norm = frontend.level_norm(n)
+        self.sum = 0  # the last frame's sum of |e| (a step's result: see process)
         self.fe_state = array.array("i", [0] * (frontend.STATE_WORDS * channels))
         # Per-sample sign bits of the last frame: derived from audio (one-bit speech is still
         # intelligible), so they stay in RAM, are overwritten every frame, and no sink,
@@ -76,84 +77,102 @@ class Detector:
         self.was_speech = 0
         self.switch_frames = params.switch_ms // params.frame_ms
 
+    # process() is split into steps that each keep their locals and value stack within 11
+    # words: MicroPython takes a bigger bytecode call frame from the heap, here on every frame
+    # (under heap_lock the VM falls back to the C stack, so only
+    # tests/firmware/test_detector_limits.py's heap watch sees it).
     def process(self, pcm):
         """Analyse one frame: ``frame_samples * channels`` int16 samples, interleaved."""
-        n = self.frame_samples
-        nch = self.channels
-        frame = self.frames
-        total = frontend.highpass_frame(pcm, nch, 0, n, self.fe_state, self.shift, self.signs0)
-        level0 = frontend.level_db_q8(total, self.norm)
-        if frame == 0:
-            vad.init(self.vad_state, 0, level0)
-        vad0 = vad.update(self.vad_state, 0, level0, frame, self.vad_cfg)
-        top = level0
-        vad1 = 0
-        level1 = 0
-        if nch == 2:
-            total = frontend.highpass_frame(pcm, 2, 1, n, self.fe_state, self.shift, self.signs1)
-            level1 = frontend.level_db_q8(total, self.norm)
-            if frame == 0:
-                vad.init(self.vad_state, vad.WORDS, level1)
-            vad1 = vad.update(self.vad_state, vad.WORDS, level1, frame, self.vad_cfg)
-            if level1 > top:
-                top = level1
-        speech = vad0 or vad1
-        near = attribution.near_talk(self.attr_state, top, speech, self.attr_cfg)
-        employee = customer = 0
-        talking = 0
-        if nch == 2:
-            tdoa = 0
-            if self.tdoa_on and speech:
-                tdoa = attribution.correlate(
-                    self.signs0, self.signs1, self.sign_bits, self.attr_state, self.attr_cfg,
-                    0 if self.was_speech else 1,
-                )
-            if speech and near:
-                if not self.was_talk:
-                    # After a pause the speaker is decided afresh: hysteresis only guards
-                    # against flicker within continuous talk.
-                    self.attr_state[attribution.S_COUNT] = self.switch_frames
-                    self.attr_state[attribution.S_DIFF] = level0 - level1
-                who = attribution.decide(self.attr_state, tdoa, level0 - level1, self.attr_cfg)
-                both = self.attr_state[attribution.S_BOTH]
-                employee = 1 if who == EMPLOYEE or both else 0
-                customer = 1 if who == CUSTOMER or both else 0
-                talking = 1
+        self.vad0 = speech = self._voice(pcm, 0)
+        top = self.level0
+        if self.channels == 2:
+            self.vad1 = self._voice(pcm, 1)
+            if self.vad1:
+                speech = 1
+            if self.level1 > top:
+                top = self.level1
+        self.near = attribution.near_talk(self.attr_state, top, speech, self.attr_cfg)
+        if self.channels == 2:
+            if speech:
+                talking = self._attribute()
+            else:
+                talking = self.employee = self.customer = 0
         else:
             # The party is decided when the spurt ends; the frames reach the turn layer then
             # (and the sink hears of it through ``attributed``).
-            talking = 1 if speech and near else 0
-            mono = self.mono
-            if mono is not None:
-                mono.frame(frame, top, talking)
-        self.frames = frame + 1
-        now = self.frames * self.frame_ms
-        fe = self.fe_state
-        clipped = fe[3] + fe[7] if nch == 2 else fe[3]
-        if clipped:
-            self.tracker.clipped(clipped, now)
-        if talking:
-            self.speech_frames += 1
-            # Against the floor of the channel that gave ``top``: mics are not gain-matched.
-            floor = self.vad_state[vad.WORDS + 1 if level1 > level0 else 1] >> 4
-            self.tracker.speech_snr((top - floor) >> 8, now)
-            if employee and customer:
-                self.tracker.overlap(self.frame_ms, now)
-        if nch == 2:
-            if self.rises is not None:
-                rise.track(self.rises, level0, level1)
-            self.turns.update(now, employee, customer)
-        self.level0 = level0
-        self.level1 = level1
-        self.vad0 = vad0
-        self.vad1 = vad1
-        self.near = near
-        self.employee = employee
-        self.customer = customer
+            talking = 1 if speech and self.near else 0
+            if self.mono is not None:
+                self.mono.frame(self.frames, top, talking)
+        self.frames += 1
+        self._account(talking, top)
         self.was_talk = talking
         self.was_speech = speech
         if self.sink.wants_frames:
-            self.sink.frame(frame, self)
+            self.sink.frame(self.frames - 1, self)
+
+    def _voice(self, pcm, ch):
+        """Front end and voice activity of channel ``ch``; 1 while it hears speech."""
+        self.sum = frontend.highpass_frame(
+            pcm, ch, self.fe_state, self.signs1 if ch else self.signs0, self.fe_cfg
+        )
+        level = frontend.level_db_q8(self.sum, self.norm)
+        if ch:
+            self.level1 = level
+        else:
+            self.level0 = level
+        if self.frames == 0:
+            vad.init(self.vad_state, vad.WORDS * ch, level)
+        return vad.update(self.vad_state, vad.WORDS * ch, level, self.frames, self.vad_cfg)
+
+    def _attribute(self):
+        """Two mics, a speech frame: who is talking (``employee``, ``customer``); 1 if
+        anyone near is."""
+        if self.tdoa_on:
+            attribution.correlate(
+                self.signs0, self.signs1, self.sign_bits, self.attr_state, self.attr_cfg,
+                0 if self.was_speech else 1,
+            )
+        if self.near:
+            self._decide()
+            return 1
+        self.employee = self.customer = 0
+        return 0
+
+    def _decide(self):
+        st = self.attr_state
+        tdoa = st[attribution.S_TDOA]  # this frame's correlation (0 without one)
+        diff = self.level0 - self.level1
+        if not self.was_talk:
+            # After a pause the speaker is decided afresh: hysteresis only guards against
+            # flicker within continuous talk.
+            st[attribution.S_COUNT] = self.switch_frames
+            st[attribution.S_DIFF] = diff
+        who = attribution.decide(st, tdoa, diff, self.attr_cfg)
+        if st[attribution.S_BOTH]:
+            self.employee = self.customer = 1
+        else:
+            self.employee = 1 if who == EMPLOYEE else 0
+            self.customer = 1 if who == CUSTOMER else 0
+
+    def _account(self, talk, level):
+        """Quality numbers for the conversation, and (two mics) the frame to the turn layer."""
+        now = self.frames * self.frame_ms
+        clipped = self.fe_state[3]
+        if self.channels == 2:
+            clipped += self.fe_state[frontend.STATE_WORDS + 3]
+        if clipped:
+            self.tracker.clipped(clipped, now)
+        if talk:
+            self.speech_frames += 1
+            # Against the floor of the channel that gave ``level``: mics are not gain-matched.
+            floor = self.vad_state[vad.WORDS + 1 if self.level1 > self.level0 else 1] >> 4
+            self.tracker.speech_snr((level - floor) >> 8, now)
+            if self.employee and self.customer:
+                self.tracker.overlap(self.frame_ms, now)
+        if self.channels == 2:
+            if self.rises is not None:
+                rise.track(self.rises, self.level0, self.level1)
+            self.turns.update(now, self.employee, self.customer)
 
     def note_lost_audio(self, ms):
         """The device layer lost ``ms`` of audio (samples read vs elapsed time): the

@@ -15,6 +15,8 @@ below 2**22, one step of ``y`` changes it by less than 2**22 and the sum of |e| 
 160-sample frame stays below 2**30 (a small int: no allocation).
 """
 
+import array
+
 import micropython
 from micropython import const
 
@@ -26,17 +28,27 @@ from heardcore.fixedmath import log2_q8
 STATE_WORDS = const(4)
 
 
+def config(channels, n, shift):
+    """The front end's settings as an int32 array for ``highpass_frame``: channels
+    interleaved in the input, samples per channel per frame, ``highpass_shift``."""
+    return array.array("i", [channels, n, shift])
+
+
 @micropython.viper
-def highpass_frame(pcm, nch: int, ch: int, n: int, state, shift: int, signs) -> int:
-    """Filter ``n`` samples of channel ``ch`` of interleaved int16 ``pcm``; returns sum |e| (Q4).
+def highpass_frame(pcm, ch: int, state, signs, cfg) -> int:
+    """Filter one frame of channel ``ch`` of interleaved int16 ``pcm``; returns sum |e| (Q4).
 
     ``state`` is an int32 array with STATE_WORDS words per channel; ``signs[i]`` gets 1 where
-    ``y`` is >= 0, else 0.
+    ``y`` is >= 0, else 0; ``cfg`` comes from ``config``.
     """
     p = ptr16(pcm)
     st = ptr32(state)
     h = ptr16(state)  # signed 32-bit loads, portable: see load32 in docs/RUNTIME.md
     sg = ptr8(signs)
+    c = ptr32(cfg)
+    nch = c[0]
+    n = c[1]
+    shift = c[2]
     base = ch * 4
     w = 2 * base
     x_prev = (((h[w + 1] ^ 0x8000) - 0x8000) << 16) | h[w]

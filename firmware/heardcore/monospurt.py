@@ -39,7 +39,11 @@ _TALK_FRAMES = const(4)
 _FALL_SUM = const(5)  # sum of the pending frames' drops
 _FALL_END = const(6)  # that sum up to _TAIL frames past the last speech frame
 _FRAMES_END = const(7)  # and its frame count
-_WORDS = const(8)
+# Settings, in the same array so that ``_step`` takes few arguments.
+_FLOOR = const(8)  # mono_fall_floor_db10, dB Q8
+_GAP = const(9)  # mono_spurt_gap_ms in frames
+_MOST = const(10)  # mono_spurt_max_ms in frames
+_WORDS = const(11)
 # What ``_step`` found.
 _QUIET = const(0)  # no spurt: pass the frame on as silence
 _WAIT = const(1)  # the frame waits with its spurt
@@ -49,9 +53,12 @@ _FULL = const(4)  # the spurt reached its maximum length: judge it
 
 
 @micropython.viper
-def _step(state, bits, level: int, talk: int, floor: int, gap: int, most: int) -> int:
+def _step(state, bits, level: int, talk: int) -> int:
     st = ptr32(state)
     b = ptr8(bits)
+    floor = st[8]  # _FLOOR
+    gap = st[9]  # _GAP
+    most = st[10]  # _MOST
     prev2 = st[1]
     st[1] = st[0]
     st[0] = level + 1
@@ -86,6 +93,17 @@ def _step(state, bits, level: int, talk: int, floor: int, gap: int, most: int) -
     return 2 if k == 1 else 1  # _START, _WAIT
 
 
+def _sort(buf, n):
+    """Insertion sort of ``buf[:n]`` in place (at most mono_history + 1 values)."""
+    for i in range(1, n):
+        v = buf[i]
+        j = i - 1
+        while j >= 0 and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
+
+
 class MonoSpurts:
     """Per-spurt attribution of mono talk frames, passed on to ``turns`` when judged."""
 
@@ -104,87 +122,86 @@ class MonoSpurts:
         self.history_count = 0
         self.history_next = 0
         self.state = array.array("i", [0] * _WORDS)
+        self.state[_FLOOR] = self.floor
+        self.state[_GAP] = self.gap
+        self.state[_MOST] = self.max_frames
         self.first = 0  # frame index of the first pending frame
         self.sticky = _NONE  # party of a spurt judged at its maximum length, still going
         self.sticky_from = 0  # its first frame after the judgement
         self.sticky_last = 0  # its last speech frame
 
+    # The per-frame methods keep their locals and value stack within 11 words: MicroPython
+    # takes a bigger bytecode call frame from the heap, on every call.
     def frame(self, index, level, talk):
         """Frame ``index`` (0-based) with level ``level`` (dB Q8); ``talk``: near speech."""
-        now = (index + 1) * self.frame_ms
-        sticky = self.sticky
-        if sticky != _NONE:
-            st = self.state
-            st[_PREV2] = st[_PREV1]
-            st[_PREV1] = level + 1
-            if talk:
-                self.sticky_last = index
-                self.turns.update(now, 1 - sticky, sticky)  # EMPLOYEE 0, CUSTOMER 1
-                return
-            if index - self.sticky_last > self.gap:
-                self._end_sticky(index)  # that spurt is over; this quiet frame is no spurt's
-            self.turns.update(now, 0, 0)
+        if self.sticky != _NONE:
+            self._sticky_frame(index, level, talk)
             return
-        found = _step(self.state, self.bits, level, talk, self.floor, self.gap,
-                      self.max_frames)
+        found = _step(self.state, self.bits, level, talk)
         if found == _QUIET:
-            self.turns.update(now, 0, 0)
+            self.turns.update((index + 1) * self.frame_ms, 0, 0)
         elif found == _START:
             self.first = index
         elif found == _ENDED:
             self._release(self._judge())
         elif found == _FULL:
-            party = self._judge()
-            last = self.first + self.state[_LAST_TALK]
-            self._release(party)
-            self.sticky = party
+            self.sticky = self._judge()
+            self._release(self.sticky)
             self.sticky_from = index + 1
-            self.sticky_last = last
+            self.sticky_last = self.first + self.state[_LAST_TALK]
+
+    def _sticky_frame(self, index, level, talk):
+        """A frame after a spurt judged at its maximum length: the same party's while it
+        goes on."""
+        st = self.state
+        st[_PREV2] = st[_PREV1]
+        st[_PREV1] = level + 1
+        now = (index + 1) * self.frame_ms
+        if talk:
+            self.sticky_last = index
+            self.turns.update(now, 1 - self.sticky, self.sticky)  # EMPLOYEE 0, CUSTOMER 1
+            return
+        if index - self.sticky_last > self.gap:
+            self._end_sticky(index)  # that spurt is over; this quiet frame is no spurt's
+        self.turns.update(now, 0, 0)
 
     def _judge(self):
         """The party of the pending spurt; remembers its score if it is long enough."""
         st = self.state
         score = st[_FALL_END] // st[_FRAMES_END]
-        hist = self.history
-        size = len(hist)
+        median = self._median(score)
+        if st[_TALK_FRAMES] >= self.min_frames:
+            hist = self.history
+            hist[self.history_next] = score
+            self.history_next = (self.history_next + 1) % len(hist)
+            if self.history_count < len(hist):
+                self.history_count += 1
+        return EMPLOYEE if score >= median else CUSTOMER
+
+    def _median(self, value):
+        """Median of the remembered scores and ``value``."""
         n = self.history_count
         work = self.scratch
         for i in range(n):
-            work[i] = hist[i]
-        work[n] = score
-        # Insertion sort of at most mono_history + 1 values, in place: no allocation.
-        for i in range(1, n + 1):
-            v = work[i]
-            j = i - 1
-            while j >= 0 and work[j] > v:
-                work[j + 1] = work[j]
-                j -= 1
-            work[j + 1] = v
-        median = work[(n + 1) // 2]
-        if st[_TALK_FRAMES] >= self.min_frames:
-            hist[self.history_next] = score
-            self.history_next = (self.history_next + 1) % size
-            if n < size:
-                self.history_count = n + 1
-        return EMPLOYEE if score >= median else CUSTOMER
+            work[i] = self.history[i]
+        work[n] = value
+        _sort(work, n + 1)
+        return work[(n + 1) // 2]
 
     def _release(self, party):
         """Hand the pending frames to the turn layer with their times, in order."""
-        turns = self.turns
-        bits = self.bits
-        customer = 1 if party == CUSTOMER else 0
-        employee = 1 - customer
-        step = self.frame_ms
-        now = self.first * step
-        pending = self.state[_PENDING]
-        for k in range(pending):
-            now += step
-            if bits[k]:
-                turns.update(now, employee, customer)
-            else:
-                turns.update(now, 0, 0)
-        self.sink.attributed(party, self.first, pending)
+        self._pass_on(1 if party == CUSTOMER else 0)
+        self.sink.attributed(party, self.first, self.state[_PENDING])
         self.state[_PENDING] = 0
+
+    def _pass_on(self, customer):
+        now = self.first * self.frame_ms
+        for k in range(self.state[_PENDING]):
+            now += self.frame_ms
+            if self.bits[k]:
+                self.turns.update(now, 1 - customer, customer)  # EMPLOYEE 0, CUSTOMER 1
+            else:
+                self.turns.update(now, 0, 0)
 
     def _end_sticky(self, index):
         """The long spurt ended before frame ``index``: tell the sink its later frames."""

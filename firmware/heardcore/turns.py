@@ -123,64 +123,72 @@ class TurnTaker:
         elif me.open and now - me.last > self.bridge:
             self._close(who, me, other)
 
+    # The per-segment methods keep within 11 words too; after the close, the party's
+    # ``start`` and ``kind`` hold the segment as classified (they are read only while open).
     def _close(self, who, me, other):
         me.open = False
-        start, end, kind = me.start, me.last, me.kind
         earlier_end = me.closed_last  # this party's previous segment
-        me.closed_start = start
-        me.closed_last = end
-        if end - start < self.min_speech:
+        me.closed_start = me.start
+        me.closed_last = me.last
+        if me.last - me.start < self.min_speech:
             return
+        if me.kind == _PENDING or me.kind == KIND_INTERRUPTION:
+            self._classify(me, other, earlier_end)
+        if other.open and other.start < me.start:
+            self._hold(who, me.start, me.last, me.kind)
+            return
+        self.tracker.segment(who, me.start, me.last, me.kind)
+        self._release()
+
+    def _classify(self, me, other, earlier_end):
+        """A segment that began during the other's: backchannel, interruption or turn."""
+        # The end of the other's segment that was open at this onset (not of a later one:
+        # the other may have stopped and started again meanwhile).
         other_end = -1
-        if kind == _PENDING or kind == KIND_INTERRUPTION:
-            # The end of the other's segment that was open at this onset (not of a later
-            # one: the other may have stopped and started again meanwhile).
-            if other.open and other.start == me.other_start:
-                other_end = other.last
-            elif other.closed_start == me.other_start:
-                other_end = other.closed_last
-        if kind == _PENDING:
-            if end - start < self.bc_max and other_end > end:
-                kind = KIND_BACKCHANNEL  # the other talked through it
+        if other.open and other.start == me.other_start:
+            other_end = other.last
+        elif other.closed_start == me.other_start:
+            other_end = other.closed_last
+        if me.kind == _PENDING:
+            if me.last - me.start < self.bc_max and other_end > me.last:
+                me.kind = KIND_BACKCHANNEL  # the other talked through it
             elif (
                 me.other_talked >= self.prior and me.rise
-                and other_end < end
-                and (other_end - start >= self.overlap
+                and other_end < me.last
+                and (other_end - me.start >= self.overlap
                      # An overlap seen only by the rise: the other always "yields" at a
                      # seamless switch, so the newcomer must also hold the floor (a quick
                      # "okay" over the other's last words is not an interruption).
-                     or me.rise == _ROSE and end - start >= self.hold)
+                     or me.rise == _ROSE and me.last - me.start >= self.hold)
             ):
-                kind = KIND_INTERRUPTION  # the other yielded
+                me.kind = KIND_INTERRUPTION  # the other yielded
             else:
-                kind = _KIND_TURN
-        if kind == KIND_INTERRUPTION and me.rise == _ROSE and other_end - start < self.overlap:
+                me.kind = _KIND_TURN
+        if (
+            me.kind == KIND_INTERRUPTION and me.rise == _ROSE
+            and other_end - me.start < self.overlap
+        ):
             # The frames missed the overlap; the newcomer was heard over the other before
             # the switch: not before the other began nor before this party's previous
             # segment ended (onset order).
-            start = max(start - self.overlap, me.other_start, earlier_end)
-        if other.open and other.start < start:
-            self._hold(who, start, end, kind)
-            return
-        self.tracker.segment(who, start, end, kind)
-        self._release()
+            me.start = max(me.start - self.overlap, me.other_start, earlier_end)
 
     def _hold(self, who, start, end, kind):
         if self.held_count == _HELD_MAX:  # not in real speech; go on, slightly out of order
             self.tracker.segment(who, start, end, kind)
             return
-        i = 4 * self.held_count
-        self.held[i] = who
-        self.held[i + 1] = start
-        self.held[i + 2] = end
-        self.held[i + 3] = kind
         self.held_count += 1
+        self.held[4 * self.held_count - 4] = who
+        self.held[4 * self.held_count - 3] = start
+        self.held[4 * self.held_count - 2] = end
+        self.held[4 * self.held_count - 1] = kind
 
     def _release(self):
         held = self.held
-        for i in range(self.held_count):
-            j = 4 * i
-            self.tracker.segment(held[j], held[j + 1], held[j + 2], held[j + 3])
+        i = 0
+        while i < 4 * self.held_count:
+            self.tracker.segment(held[i], held[i + 1], held[i + 2], held[i + 3])
+            i += 4
         self.held_count = 0
 
     def finish(self, now):

@@ -3,15 +3,26 @@
     micropython app_heap.py FLASH_DIR WAV
 
 Boots the app in fast mode, runs 1 s of audio, then runs 3 s more with the heap locked
-(inside the first conversation, which cannot end before its 8 s idle time) and prints
-``frames N`` on success. Any allocation raises MemoryError and fails the run.
+(inside the first conversation, which cannot end before its 8 s idle time): any allocation
+raises MemoryError and fails the run. A call frame MicroPython would take from the heap and
+free again falls back to the C stack under the lock instead, so 3 s more run unlocked with
+known garbage on the heap and a collection threshold of 0: any block taken collects the
+garbage first. Prints ``frames N speech N heap_blocks N``: frames run locked, speech
+frames, steps that took a block.
 """
 
+import gc
 import sys
 
 import micropython
 from heardapp.app import App
 from heardapp.hw_unix import UnixHardware
+
+
+def garbage():
+    junk = [bytearray(256) for _ in range(8)]
+    junk.clear()
+
 
 hw = UnixHardware([sys.argv[2]], sys.argv[1], fast=True)
 hw.button_every = 0  # the emulated button looks for a file, which allocates
@@ -26,4 +37,16 @@ try:
         app.step()
 finally:
     micropython.heap_unlock()
-print("frames", app.detector.frames - start, "speech", app.detector.speech_frames)
+locked = app.detector.frames - start
+taking = 0
+for _ in range(38):
+    gc.collect()
+    garbage()
+    before = gc.mem_alloc()
+    gc.threshold(0)
+    app.step()
+    gc.threshold(-1)
+    if gc.mem_alloc() != before:
+        taking += 1
+print("frames", locked, "speech", app.detector.speech_frames,
+      "heap_blocks", taking)

@@ -5,6 +5,7 @@ input.
 """
 
 import array
+import gc
 
 # The detector imports heardcore.monospurt for mono only; it is loaded first, while the
 # 64 KiB heap is fresh, as a device loads its modules at boot.
@@ -39,12 +40,21 @@ class Counter(Sink):
 
     def __init__(self):
         self.events = 0
+        self.kinds = bytearray(4)  # segments, backchannels, interruptions, conversations
 
     def segment(self, party, start_ms, end_ms):
         self.events += 1
+        self.kinds[0] += 1
+
+    def backchannel(self, by, time_ms):
+        self.kinds[1] += 1
+
+    def interruption(self, by, time_ms):
+        self.kinds[2] += 1
 
     def conversation(self, conv):
         self.events += 1
+        self.kinds[3] += 1
 
 
 class Noise:
@@ -110,3 +120,35 @@ def bursts(channels, schedule, seed=1):
 
 
 SCHEDULE = [(100, 180, EMPLOYEE), (220, 330, CUSTOMER), (370, 450, EMPLOYEE), (490, 560, CUSTOMER)]
+
+
+# Clean turns, a 250 ms customer "mm-hmm" inside the employee's second turn, a customer who
+# takes over without a pause, then 9 s of room noise: the conversation closes in a frame.
+EVENTFUL = [(100, 180, EMPLOYEE), (220, 330, CUSTOMER), (370, 560, EMPLOYEE),
+            (440, 465, CUSTOMER), (560, 700, CUSTOMER), (700, 1600, -1)]
+
+ON_MICROPYTHON = hasattr(gc, "mem_alloc")
+
+
+def _garbage():
+    junk = [bytearray(64) for _ in range(8)]
+    junk.clear()
+
+
+def takes_heap(call, arg):
+    """Whether ``call(arg)`` takes any block from the MicroPython heap, also one it frees
+    before returning.
+
+    A bytecode call whose frame needs more than 11 words gets it from the heap and frees it
+    on return; under ``heap_lock`` it quietly falls back to the C stack, so the heap-lock
+    tests cannot see it. Here the heap holds known garbage and the collection threshold is
+    0, so any allocation first collects, and the garbage going shows it was made."""
+    gc.collect()
+    _garbage()
+    before = gc.mem_alloc()
+    gc.threshold(0)
+    try:
+        call(arg)
+    finally:
+        gc.threshold(-1)
+    return gc.mem_alloc() != before

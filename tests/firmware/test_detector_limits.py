@@ -5,7 +5,17 @@ import array
 import gc
 
 import micropython
-from detector_signals import SCHEDULE, Counter, N, bursts, constant_frames, run
+from detector_signals import (
+    EVENTFUL,
+    ON_MICROPYTHON,
+    SCHEDULE,
+    Counter,
+    N,
+    bursts,
+    constant_frames,
+    run,
+    takes_heap,
+)
 
 from heardcore.detector import Detector
 from heardcore.events import Sink
@@ -35,7 +45,7 @@ def test_worst_case_inputs_do_not_overflow():
 def test_frame_level_sum_stays_a_small_int():
     # highpass_frame returns the frame's sum of |e|; at or above 2**30 it would no longer be a
     # small int, and returning it would allocate. Worst cases at every allowed highpass_shift.
-    from heardcore.frontend import STATE_WORDS, highpass_frame
+    from heardcore.frontend import STATE_WORDS, config, highpass_frame
 
     patterns = (
         lambda t: 32767 if t % 2 else -32768,  # Nyquist
@@ -49,7 +59,7 @@ def test_frame_level_sum_stays_a_small_int():
             signs = bytearray(N)
             for f in range(20):
                 frame = array.array("h", [pattern(f * N + i) for i in range(N)])
-                total = highpass_frame(frame, 1, 0, N, state, shift, signs)
+                total = highpass_frame(frame, 0, state, signs, config(1, N, shift))
                 assert 0 <= total < 1 << 30, (shift, total)
                 most = max(most, total)
     assert most > 1 << 27  # the Nyquist square drives it within a factor of 8 of the limit
@@ -81,16 +91,48 @@ def test_mono_frame_path_does_not_allocate():
     assert sink.events >= 4
 
 
+def _frames_taking_heap(channels):
+    """Frames of an eventful conversation that take any heap block: turns, a backchannel,
+    a switch without a pause and the conversation's end."""
+    sink = Counter()
+    det = Detector(Params(), channels, sink)
+    taking = 0
+    for frame in bursts(channels, EVENTFUL):
+        if takes_heap(det.process, frame):
+            taking += 1
+    return taking, sink.kinds
+
+
+# heap_lock hides a call frame put on the heap (MicroPython then falls back to the C stack),
+# so these watch every frame for any heap block at all. CPython has no such frames; the
+# unix-port run of this module checks them.
+def test_no_stereo_frame_takes_a_heap_frame():
+    if not ON_MICROPYTHON:
+        return
+    taking, (segments, backchannels, _, conversations) = _frames_taking_heap(2)
+    assert taking == 0
+    assert segments >= 4 and backchannels >= 1 and conversations == 1
+
+
+def test_no_mono_frame_takes_a_heap_frame():
+    if not ON_MICROPYTHON:
+        return
+    taking, (segments, _, _, conversations) = _frames_taking_heap(1)
+    assert taking == 0
+    assert segments >= 2 and conversations == 1
+
+
 def test_clipping_is_counted_and_flags_the_conversation():
     from heardcore.events import FLAG_CLIPPING
-    from heardcore.frontend import STATE_WORDS, highpass_frame
+    from heardcore.frontend import STATE_WORDS, config, highpass_frame
 
     frame = array.array("h", [32767, -32768, 0, 32766, -32767, -32768])
     state = array.array("i", [0] * STATE_WORDS)
-    highpass_frame(frame, 1, 0, 6, state, 4, bytearray(6))
+    highpass_frame(frame, 0, state, bytearray(6), config(1, 6, 4))
     assert state[3] == 3
     stereo = array.array("i", [0] * (2 * STATE_WORDS))
-    highpass_frame(frame, 2, 1, 3, stereo, 4, bytearray(3))  # channel 1: -32768, 32766, -32768
+    # channel 1: -32768, 32766, -32768
+    highpass_frame(frame, 1, stereo, bytearray(3), config(2, 3, 4))
     assert stereo[STATE_WORDS + 3] == 2 and stereo[3] == 0
 
     def clipping_bursts():
