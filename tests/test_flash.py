@@ -488,6 +488,27 @@ def test_verify_against_the_emulated_device(tmp_path: Path) -> None:
             run.verify(emu.port, identity.Identity("other", secret, "board"))
 
 
+def test_verify_names_the_executable_ram_when_viper_code_did_not_load() -> None:
+    # What a board prints when main.py's imports find no executable RAM for a viper kernel.
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    boot = (b"Traceback (most recent call last):\r\n  File \"main.py\", line 12, in <module>\r\n"
+            b"MemoryError: memory allocation failed, allocating 3938 bytes for native code\r\n"
+            b"MicroPython v1.24.1 on 2024-11-29; Generic ESP32 module with ESP32\r\n>>> ")
+    timer = threading.Timer(0.3, os.write, (master, boot))
+    timer.start()
+    try:
+        with pytest.raises(HeardError) as err:
+            run.verify(os.ttyname(slave), identity.Identity("x", bytes(32), "board"), tries=2)
+    finally:
+        timer.cancel()
+        os.close(master)
+        os.close(slave)
+    assert "viper code does not fit the board's executable RAM" in str(err.value)
+    assert "for native code" in str(err.value)  # what the board printed is shown
+    assert "SPIRAM" in (err.value.hint or "")
+
+
 class EmulatedFlasher(QuickFlasher):
     """Verification by the real check against the emulated device, started on the identity
     the stand-in mpremote uploaded (the board folder's /heard is its flash folder)."""
@@ -518,13 +539,25 @@ class UnixPortBoard:
     """The MicroPython unix port on a pty with its filesystem root moved into a folder
     (``vfs.VfsPosix(folder)`` mounted at ``/``): a board the real mpremote can talk to."""
 
-    def __init__(self, root: Path, tmp: Path):
+    def __init__(self, root: Path, tmp: Path, exec_free: int | None = None):
+        """``exec_free``: also give the board an ``esp32`` module whose executable heap has
+        that many bytes free."""
         self.root, self.tmp = root, tmp
+        self.exec_free = exec_free
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
         boot = self.tmp / "unix_board.py"
-        boot.write_text("import vfs\nvfs.umount('/')\n"
+        esp32 = "" if self.exec_free is None else (
+            "import sys\n"
+            "class esp32:\n"
+            "    HEAP_EXEC = 1\n"
+            "    @staticmethod\n"
+            f"    def idf_heap_info(caps):\n"
+            f"        return [(30000, {self.exec_free - 100}, 4000, 0), (8000, 100, 100, 0)]\n"
+            "sys.modules['esp32'] = esp32\n"
+        )
+        boot.write_text(esp32 + "import vfs\nvfs.umount('/')\n"
                         f"vfs.mount(vfs.VfsPosix({str(self.root)!r}), '/')\n")
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
@@ -588,6 +621,32 @@ def test_the_board_refuses_modules_it_cannot_load(bench: Bench, tmp_path: Path,
         err = capsys.readouterr().err
         assert "cannot run heard: it loads .mpy files v6.3 arch 2" in err and "arch 10" in err
         assert not (bench.board / "lib" / "heardcore").exists()
+
+
+@pytest.mark.micropython
+def test_the_board_refuses_too_little_executable_ram(bench: Bench, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The viper code's bytes against the board's free executable heap, before any upload;
+    a board with just enough goes on."""
+    from heard.flash.plan import machine_code_bytes, stage_files
+
+    monkeypatch.delenv("HEARD_MPREMOTE")
+    monkeypatch.setattr(plan_module, "ESP32_ARCH", "x64")
+    monkeypatch.setattr(command, "Flasher", UnixPortFlasher)
+    need = machine_code_bytes(stage_files(tmp_path / "staging"))
+    assert need > 5000
+    with UnixPortBoard(bench.board, tmp_path, exec_free=need - 1) as pty:
+        bench.port = Path(pty)
+        assert bench.flash() == 1
+        err = capsys.readouterr().err
+        assert f"its executable RAM has {need - 1} bytes free and heard needs {need}" in err
+        assert "not the SPIRAM variant" in err
+        assert not (bench.board / "lib" / "heardcore").exists()
+    with UnixPortBoard(bench.board, tmp_path, exec_free=need) as pty:
+        bench.port = Path(pty)
+        assert bench.flash() == 0, capsys.readouterr().err
+        assert (bench.board / "lib" / "heardcore" / "pcm.mpy").stat().st_size > 0
 
 
 # --- a real board --------------------------------------------------------------------------

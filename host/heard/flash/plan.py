@@ -20,6 +20,7 @@ from heard.errors import HeardError
 from heard.flash import identity
 from heard.flash.image import ESPTOOL_CHIP, FLASH_OFFSET, SUPPORTED, ImageInfo
 from heard.flash.tools import MARK
+from heard.mpyinfo import code_bytes
 from heard.mpytools import ESP32_ARCH, compiled_firmware
 
 PACKAGES = ("heardcore", "heardapp")
@@ -34,6 +35,17 @@ REFUSE_TEMPLATE = (
     "    raise ValueError('{mark} it loads .mpy files v%d.%d arch %d, heard is compiled as "
     "v{version}.{sub} arch {arch} ({march}); MicroPython %s' % (m & 0xff, (m >> 8) & 3, "
     "m >> 10, sys.version))\n"
+    # Viper machine code is copied into the ESP32's executable RAM, of which a MicroPython
+    # build leaves little: refuse a board that cannot hold it (at boot it would fail with
+    # a MemoryError "for native code").
+    "try:\n"
+    "    import esp32\n"
+    "    x = sum(h[1] for h in esp32.idf_heap_info(esp32.HEAP_EXEC))\n"
+    "except (ImportError, AttributeError):\n"
+    "    x = -1\n"
+    "if 0 <= x < {machine}:\n"
+    "    raise ValueError('{mark} its executable RAM has %d bytes free and heard needs "
+    "{machine} for its viper code' % x)\n"
     "import vfs\n"
     "for d in {dirs!r}:\n"
     "    try:\n"
@@ -161,9 +173,20 @@ def mpy_requirement(files: Sequence[DeviceFile]) -> tuple[int, int]:
                      "must load")
 
 
+def machine_code_bytes(files: Sequence[DeviceFile]) -> int:
+    """Bytes of machine code (viper and native) in the compiled modules."""
+    total = 0
+    for f in files:
+        if f.device_path.endswith(".mpy"):
+            kinds = code_bytes(f.local)
+            total += kinds["viper"] + kinds["native"] + kinds["asm"]
+    return total
+
+
 def prepare_script(files: Sequence[DeviceFile]) -> str:
     """MicroPython the board runs before the upload: refuse a MicroPython that cannot load
-    the compiled modules, and make the folders."""
+    the compiled modules or has too little executable RAM for their machine code, and make
+    the folders."""
     version, flags = mpy_requirement(files)
     dirs = sorted({f.device_path.rsplit("/", 1)[0] for f in files} - {""})
     wanted = []
@@ -173,7 +196,7 @@ def prepare_script(files: Sequence[DeviceFile]) -> str:
     ordered = tuple(dict.fromkeys(wanted))
     return REFUSE_TEMPLATE.format(version=version, flags=flags, sub=flags & 3,
                                   arch=flags >> 2, march=ESP32_ARCH, mark=MARK,
-                                  dirs=ordered)
+                                  machine=machine_code_bytes(files), dirs=ordered)
 
 
 def upload_argv(port: str, files: Sequence[DeviceFile]) -> tuple[str, ...]:
@@ -218,7 +241,9 @@ def build_plan(options: Options, staging: Path, files: tuple[DeviceFile, ...]) -
              "filesystem)", notes=("reads the port without resetting the board",)),
         Step("upload", f"upload {len(files)} files", upload_argv(port, files), files,
              notes=(("first checks on the board that its MicroPython can load the "
-                    f"compiled modules (MicroPython 1.23 or newer, {ESP32_ARCH})"),)),
+                    f"compiled modules (MicroPython 1.23 or newer, {ESP32_ARCH}) and has "
+                    f"{machine_code_bytes(files):,} bytes of executable RAM free for "
+                    "their machine code"),)),
         Step("save", "save the secret (and store, lane) in the host database",
              notes=(f"database: {options.db_path or default_path()}",
                     "only now: a board whose upload failed keeps the identity it had")),

@@ -20,7 +20,13 @@ from heard.errors import HeardError
 from heard.flash import identity
 from heard.flash.image import DOWNLOAD_URL, Chip, check_chip, parse_chip
 from heard.flash.plan import Plan, Step
-from heard.flash.tools import ToolResult, esptool_error, mpremote_error, run_tool
+from heard.flash.tools import (
+    EXEC_RAM_HINT,
+    ToolResult,
+    esptool_error,
+    mpremote_error,
+    run_tool,
+)
 
 Echo = Callable[[str], None]
 
@@ -245,6 +251,9 @@ def _verify_failed(port_name: str, why: str, text: list[str]) -> HeardError:
     lines = "".join(text).strip().splitlines()[-6:]
     said = ("\nthe device printed:\n" + "\n".join(f"  {line}" for line in lines)) if lines \
         else ""
+    if "for native code" in "".join(text):  # a viper kernel found no executable RAM
+        return HeardError(f"verification failed on {port_name}: heard's viper code does not "
+                          f"fit the board's executable RAM{said}", hint=EXEC_RAM_HINT)
     return HeardError(
         f"verification failed on {port_name}: {why}{said}",
         hint="watch the board boot with `mpremote connect PORT repl` and press EN/RESET; "

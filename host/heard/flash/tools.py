@@ -99,6 +99,9 @@ LINK_HINT = ("run heard flash again with a lower baud rate (--baud 115200), a sh
 UPLOAD_HINT = ("run heard flash again (each run erases the board and starts afresh); close "
                "other programs that use the port (Thonny, a serial monitor); if it keeps "
                "failing, try another USB cable or port")
+EXEC_RAM_HINT = ("flash the plain ESP32_GENERIC image of a MicroPython release, not the SPIRAM "
+                 "variant (its PSRAM workarounds take instruction RAM), and run heard flash "
+                 "again (docs/FLASHING.md, 'Executable RAM')")
 
 
 def _port_error(port: str, output: str) -> HeardError | None:
@@ -149,6 +152,9 @@ def mpremote_error(result: ToolResult, port: str, what: str) -> HeardError:
     refused = [line for line in out.splitlines() if MARK in line]
     if refused:  # heard's check on the board refused its MicroPython
         message = refused[-1].split(MARK, 1)[1].strip()
+        if "executable RAM" in message:
+            return HeardError(f"the board's MicroPython cannot run heard: {message}",
+                              hint=EXEC_RAM_HINT)
         return HeardError(f"the board's MicroPython cannot run heard: {message}",
                           hint="flash MicroPython 1.23 or newer for the ESP32 (docs/FLASHING.md)")
     if "no module named 'vfs'" in out.lower():
