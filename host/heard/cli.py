@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heard.simulate.command:simulate",
         "Run the firmware detector on WAV files (MicroPython unix port or CPython).",
     ),
+    "sweep": (
+        "heard.sweep_command:sweep",
+        "Run the firmware detector over a corpus once per parameter value; score each run.",
+    ),
     "emulate": (
         "heard.device.emulate_command:emulate",
         "Run the device firmware on the MicroPython unix port, WAV files as its microphone.",

@@ -1,0 +1,158 @@
+"""Parameter sweeps: the firmware detector run over a corpus once per combination of
+parameter values, each run scored against the truth.
+
+``parse_setting("vad_on_db10=40,50,60")`` reads one ``--set``; ``combinations`` makes the
+grid, each combination checked against the parameter table before anything runs;
+``run_sweep`` simulates and scores them in turn. What an engineer did by hand with
+``heard simulate --config`` and ``heard eval``, once per value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from heard.config import load_config
+from heard.errors import HeardError
+from heard.evaluate.corpus import corpus_names
+from heard.evaluate.scores import CorpusScore
+from heard.evaluate.scoring import evaluate_corpus
+from heard.simulate.engines import simulate_dir
+from heardcore.params import SPEC, ConfigError, Params
+
+MAX_COMBINATIONS = 100
+_HINT = "write --set NAME=VALUE[,VALUE...] with whole numbers; `heard params` lists the names"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One swept parameter and its values, in the order given."""
+
+    name: str
+    values: tuple[int, ...]
+
+
+@dataclass
+class SweepRow:
+    """One combination: its parameter values, the score of its run and the files that
+    failed to simulate."""
+
+    values: dict[str, int]
+    score: CorpusScore
+    failures: list[str] = field(default_factory=list)
+
+
+def parse_setting(text: str) -> Setting:
+    """``NAME=V1,V2,...`` as a ``Setting``; a clear error for anything else."""
+    name, sep, rest = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise HeardError(f"--set {text!r}: expected NAME=VALUE[,VALUE...]", hint=_HINT)
+    if not any(entry[0] == name for entry in SPEC):
+        raise HeardError(f"--set {text!r}: {name} is not a detector parameter", hint=_HINT)
+    values = []
+    for item in rest.split(","):
+        try:
+            values.append(int(item.strip()))
+        except ValueError:
+            raise HeardError(f"--set {text!r}: {item.strip()!r} is not a whole number",
+                             hint=_HINT) from None
+    if len(set(values)) != len(values):
+        raise HeardError(f"--set {text!r}: a value is given twice", hint=_HINT)
+    return Setting(name, tuple(values))
+
+
+def combinations(settings: Sequence[Setting], base: dict[str, int] | None = None
+                 ) -> list[dict[str, int]]:
+    """Every combination of the settings' values (the first setting varies slowest), each
+    checked with ``base`` under it as the firmware would check a config file."""
+    if not settings:
+        raise HeardError("nothing to sweep: give at least one --set NAME=V1,V2", hint=_HINT)
+    names = [s.name for s in settings]
+    if len(set(names)) != len(names):
+        raise HeardError("a parameter is set twice: give all its values in one --set",
+                         hint=_HINT)
+    grid = [dict(zip(names, values, strict=True))
+            for values in itertools.product(*(s.values for s in settings))]
+    if len(grid) > MAX_COMBINATIONS:
+        raise HeardError(f"{len(grid)} combinations is more than {MAX_COMBINATIONS}",
+                         hint="sweep fewer values at once")
+    for combo in grid:
+        try:
+            Params({**(base or {}), **combo})
+        except ConfigError as exc:
+            shown = ", ".join(f"{k}={v}" for k, v in combo.items())
+            raise HeardError(f"{shown}: {exc}", hint="every combination must be a valid "
+                             "configuration: `heard params` lists each parameter's range; "
+                             "sweep related parameters together") from None
+    return grid
+
+
+def base_overrides(config: Path | None) -> dict[str, int]:
+    """The overrides of a ``--config`` file (checked), or none."""
+    if config is None:
+        return {}
+    load_config(config)
+    data: dict[str, int] = json.loads(Path(config).read_text(encoding="utf-8"))
+    return data
+
+
+def defaults_in(combo: dict[str, int], base: dict[str, int]) -> bool:
+    """Whether ``combo`` (over ``base``) leaves every parameter at its default."""
+    defaults = {entry[0]: entry[1] for entry in SPEC}
+    return all(defaults[name] == value for name, value in {**base, **combo}.items())
+
+
+def run_sweep(
+    corpus: Path,
+    settings: Sequence[Setting],
+    *,
+    config: Path | None = None,
+    engine: str = "micropython",
+    jobs: int | None = None,
+    keep: Path | None = None,
+    progress: Callable[[int, int, dict[str, int]], None] | None = None,
+) -> list[SweepRow]:
+    """Simulate and score ``corpus`` once per combination, in order.
+
+    ``keep``: write each run's predictions to ``keep/run-NN`` (and its ``config.json``)
+    instead of a temporary folder. ``progress(i, n, combo)`` is called before each run."""
+    corpus = Path(corpus)
+    corpus_names(corpus)  # a corpus with truth, or a clear error before any run
+    base = base_overrides(config)
+    grid = combinations(settings, base)
+    rows: list[SweepRow] = []
+    with tempfile.TemporaryDirectory(prefix="heard-sweep-") as tmp:
+        root = Path(keep) if keep is not None else Path(tmp)
+        for i, combo in enumerate(grid):
+            if progress is not None:
+                progress(i, len(grid), combo)
+            run_dir = root / f"run-{i + 1:02d}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config_file = run_dir / "config.json"
+            config_file.write_text(json.dumps({**base, **combo}, indent=1) + "\n")
+            pred = run_dir / "pred"
+            run = simulate_dir(corpus, pred, engine, config_file, jobs)
+            score = evaluate_corpus(corpus, pred, allow_missing=True, vad=False)
+            rows.append(SweepRow(combo, score, sorted(run.failures)))
+    return rows
+
+
+def row_metrics(row: SweepRow) -> dict[str, Any]:
+    """The figures a sweep compares, as plain numbers (None where nothing was scored)."""
+    s = row.score
+    return {
+        "der": s.der.rate,
+        "talk_ratio_error_pp": s.talk_ratio_error_pp,
+        "interruption_f1": s.interruptions.f1,
+        "interruption_precision": s.interruptions.precision,
+        "interruption_recall": s.interruptions.recall,
+        "backchannels_as_interruptions": s.backchannel_error_fraction,
+        "conversation_error": s.conversation_error,
+        "speech_f1": s.speech.f1,
+    }

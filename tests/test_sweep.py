@@ -1,0 +1,112 @@
+"""`heard sweep`: parameter grids checked before anything runs, one scored run each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from heard.cli import cli
+from heard.errors import HeardError
+from heard.sweep import (
+    MAX_COMBINATIONS,
+    Setting,
+    combinations,
+    defaults_in,
+    parse_setting,
+    row_metrics,
+    run_sweep,
+)
+
+
+def test_a_setting_is_a_parameter_and_whole_numbers() -> None:
+    assert parse_setting("vad_on_db10=40, 50,60") == Setting("vad_on_db10", (40, 50, 60))
+    assert parse_setting(" switch_ms =-5") == Setting("switch_ms", (-5,))
+    for text, said in (("vad_on_db10", "expected NAME=VALUE"), ("=5", "expected NAME=VALUE"),
+                       ("loudness=5", "not a detector parameter"),
+                       ("vad_on_db10=4.5", "'4.5' is not a whole number"),
+                       ("vad_on_db10=", "'' is not a whole number"),
+                       ("vad_on_db10=40,40", "given twice")):
+        with pytest.raises(HeardError, match=said):
+            parse_setting(text)
+
+
+def test_the_grid_is_every_combination_each_a_valid_configuration() -> None:
+    grid = combinations([Setting("vad_on_db10", (40, 60)), Setting("switch_ms", (50, 100, 200))])
+    assert grid == [{"vad_on_db10": v, "switch_ms": s} for v in (40, 60) for s in (50, 100, 200)]
+    # Each combination is checked as the firmware checks a config file: the range of each
+    # value and the rules between them (vad_off_db10 may not exceed vad_on_db10).
+    with pytest.raises(HeardError, match="switch_ms=5000: .*outside 10..1000"):
+        combinations([Setting("switch_ms", (100, 5000))])
+    with pytest.raises(HeardError, match="vad_on_db10=25: .*must not exceed vad_on_db10"):
+        combinations([Setting("vad_on_db10", (50, 25))])
+    assert combinations([Setting("vad_on_db10", (25,))], {"vad_off_db10": 20}) == [
+        {"vad_on_db10": 25}]
+    with pytest.raises(HeardError, match="set twice"):
+        combinations([Setting("switch_ms", (50,)), Setting("switch_ms", (100,))])
+    with pytest.raises(HeardError, match=f"more than {MAX_COMBINATIONS}"):
+        combinations([Setting("switch_ms", tuple(range(10, 120))),
+                      Setting("vad_on_db10", (40, 50))])
+    with pytest.raises(HeardError, match="nothing to sweep"):
+        combinations([])
+
+
+def test_defaults_are_recognised_over_a_base_config() -> None:
+    assert defaults_in({"vad_on_db10": 50}, {})
+    assert not defaults_in({"vad_on_db10": 60}, {})
+    assert not defaults_in({"vad_on_db10": 50}, {"switch_ms": 75})
+
+
+@pytest.mark.micropython
+def test_each_run_is_the_firmware_with_its_values(device_wavs: list[Path],
+                                                  tmp_path: Path) -> None:
+    corpus = device_wavs[0].parent
+    seen: list[tuple[int, int, dict[str, int]]] = []
+    rows = run_sweep(corpus, [Setting("vad_on_db10", (50, 300))], keep=tmp_path / "keep",
+                     progress=lambda i, n, combo: seen.append((i, n, combo)))
+    assert seen == [(0, 2, {"vad_on_db10": 50}), (1, 2, {"vad_on_db10": 300})]
+    assert [r.values for r in rows] == [{"vad_on_db10": 50}, {"vad_on_db10": 300}]
+    assert all(not r.failures for r in rows)
+    usual, deaf = (row_metrics(r) for r in rows)
+    # 30 dB over the noise floor to start speech: most talk goes unheard.
+    assert usual["speech_f1"] > 0.8 > deaf["speech_f1"]
+    assert usual["der"] < deaf["der"]
+    run = tmp_path / "keep" / "run-02"
+    assert json.loads((run / "config.json").read_text()) == {"vad_on_db10": 300}
+    assert sorted(p.name for p in (run / "pred").glob("*.rttm")) == sorted(
+        f"{w.stem}.rttm" for w in device_wavs)
+
+
+@pytest.mark.micropython
+def test_the_command_prints_a_table_or_json(device_wavs: list[Path], tmp_path: Path) -> None:
+    corpus = device_wavs[0].parent
+    base = tmp_path / "base.json"
+    base.write_text('{"switch_ms": 100}')
+    result = CliRunner().invoke(cli, ["sweep", str(corpus), "--set", "vad_on_db10=50,300",
+                                      "--config", str(base), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["base"] == {"switch_ms": 100}
+    assert [r["values"] for r in doc["runs"]] == [{"vad_on_db10": 50}, {"vad_on_db10": 300}]
+    assert [r["defaults"] for r in doc["runs"]] == [False, False]  # switch_ms is not
+    assert doc["runs"][0]["speech_f1"] > doc["runs"][1]["speech_f1"]
+    result = CliRunner().invoke(cli, ["sweep", str(corpus), "--set", "vad_on_db10=50,300"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "vad_on_db10" in line and "DER" in line)
+    assert "speech F1" in header and "ratio err" in header
+    first = next(line for line in lines if line.split()[:2] == ["1d", "50"])
+    assert "*" in first  # the defaults hear the speech: best speech F1
+    assert "run 2/2: vad_on_db10=300" in result.stderr
+
+
+def test_the_command_refuses_a_bad_setting_before_running(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["sweep", str(tmp_path), "--set", "vad_on_db10=lots"])
+    assert result.exit_code != 0
+    assert "'lots' is not a whole number" in str(result.exception)
+    result = CliRunner().invoke(cli, ["sweep", str(tmp_path / "none"), "--set",
+                                      "vad_on_db10=40"])
+    assert result.exit_code != 0
+    assert "does not exist" in str(result.exception)
