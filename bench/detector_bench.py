@@ -262,6 +262,8 @@ def memory() -> str:
         "the ESP32 heap without PSRAM is 111,936 bytes. Frozen into the firmware image the "
         "module bytecode would leave the heap. The machine code is copied into the ESP32's "
         "instruction RAM (`heap_caps_malloc(MALLOC_CAP_EXEC)`), of which a MicroPython "
-        "build leaves little: ~12 KB was reported free for ESP32_GENERIC with ESP-IDF 4.4 "
-        "(micropython issue 8260). Not measured on a board."
+        "build leaves little: the ESP32_GENERIC build report in micropython issue 8260 "
+        "(ESP-IDF 4.4) leaves at most ~12 KB of its static IRAM unused, the SPIRAM variant "
+        "less; `heard flash` checks the board's free figure (docs/FLASHING.md). Not "
+        "measured on a board."
     )

@@ -539,22 +539,24 @@ class UnixPortBoard:
     """The MicroPython unix port on a pty with its filesystem root moved into a folder
     (``vfs.VfsPosix(folder)`` mounted at ``/``): a board the real mpremote can talk to."""
 
-    def __init__(self, root: Path, tmp: Path, exec_free: int | None = None):
-        """``exec_free``: also give the board an ``esp32`` module whose executable heap has
-        that many bytes free."""
+    def __init__(self, root: Path, tmp: Path,
+                 exec_heaps: list[tuple[int, int]] | None = None):
+        """``exec_heaps``: also give the board an ``esp32`` module whose executable heap
+        regions have these (free bytes, largest free block)."""
         self.root, self.tmp = root, tmp
-        self.exec_free = exec_free
+        self.exec_heaps = exec_heaps
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
         boot = self.tmp / "unix_board.py"
-        esp32 = "" if self.exec_free is None else (
+        regions = [(free + 1000, free, largest, 0) for free, largest in self.exec_heaps or []]
+        esp32 = "" if self.exec_heaps is None else (
             "import sys\n"
             "class esp32:\n"
             "    HEAP_EXEC = 1\n"
             "    @staticmethod\n"
-            f"    def idf_heap_info(caps):\n"
-            f"        return [(30000, {self.exec_free - 100}, 4000, 0), (8000, 100, 100, 0)]\n"
+            "    def idf_heap_info(caps):\n"
+            f"        return {regions!r}\n"
             "sys.modules['esp32'] = esp32\n"
         )
         boot.write_text(esp32 + "import vfs\nvfs.umount('/')\n"
@@ -627,26 +629,51 @@ def test_the_board_refuses_modules_it_cannot_load(bench: Bench, tmp_path: Path,
 def test_the_board_refuses_too_little_executable_ram(bench: Bench, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """The viper code's bytes against the board's free executable heap, before any upload;
-    a board with just enough goes on."""
-    from heard.flash.plan import machine_code_bytes, stage_files
+    """The viper code's functions against the board's free executable heap, before any
+    upload: too few bytes in all, or no block for the largest function, is refused; a board
+    that can hold them goes on."""
+    from heard.flash.plan import machine_code
 
     monkeypatch.delenv("HEARD_MPREMOTE")
     monkeypatch.setattr(plan_module, "ESP32_ARCH", "x64")
     monkeypatch.setattr(command, "Flasher", UnixPortFlasher)
-    need = machine_code_bytes(stage_files(tmp_path / "staging"))
-    assert need > 5000
-    with UnixPortBoard(bench.board, tmp_path, exec_free=need - 1) as pty:
-        bench.port = Path(pty)
-        assert bench.flash() == 1
-        err = capsys.readouterr().err
-        assert f"its executable RAM has {need - 1} bytes free and heard needs {need}" in err
-        assert "not the SPIRAM variant" in err
-        assert not (bench.board / "lib" / "heardcore").exists()
-    with UnixPortBoard(bench.board, tmp_path, exec_free=need) as pty:
+    code = machine_code(stage_files(tmp_path / "staging"))
+    need, largest = sum(code), max(code)
+    assert need > 5000 and 0 < largest < need and all(n % 4 == 0 for n in code)
+    for heaps in ([(need - 4, need)], [(need, largest - 4), (need, largest - 4)]):
+        with UnixPortBoard(bench.board, tmp_path, exec_heaps=heaps) as pty:
+            bench.port = Path(pty)
+            assert bench.flash() == 1
+            err = capsys.readouterr().err
+            assert "cannot run heard: its executable RAM has" in err
+            assert f"the viper code of heard takes at least {need}, {largest} in one" in err
+            assert "not the SPIRAM variant" in err
+            assert not (bench.board / "lib" / "heardcore").exists()
+    with UnixPortBoard(bench.board, tmp_path, exec_heaps=[(need, largest)]) as pty:
         bench.port = Path(pty)
         assert bench.flash() == 0, capsys.readouterr().err
         assert (bench.board / "lib" / "heardcore" / "pcm.mpy").stat().st_size > 0
+
+
+@pytest.mark.micropython
+def test_mono_only_modules_are_not_loaded_by_a_two_microphone_board() -> None:
+    # The executable-RAM check leaves out plan.MONO_ONLY: a stereo board never imports them.
+    from heard.flash.plan import MONO_ONLY
+
+    code = ("import sys\nfrom heardapp.app import App\nfrom heardcore.detector import Detector\n"
+            "from heardcore.params import Params\nfrom heardcore.events import Sink\n"
+            "Detector(Params(), 2, Sink())\n"
+            "print(sorted(m for m in sys.modules if m.startswith('heard')))\n"
+            "Detector(Params(), 1, Sink())\nprint('heardcore.monospurt' in sys.modules)\n")
+    result = subprocess.run([find_micropython(), "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "MICROPYPATH": str(ROOT / "firmware")},
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    loaded, mono_loads = result.stdout.splitlines()
+    for path in MONO_ONLY:
+        module = path.removeprefix("/lib/").removesuffix(".mpy").replace("/", ".")
+        assert module not in loaded
+    assert "heardcore.detector" in loaded and mono_loads == "True"
 
 
 # --- a real board --------------------------------------------------------------------------

@@ -114,6 +114,25 @@ def test_code_bytes_counts_each_kind_of_code(tmp_path: Path) -> None:
         assert plain["bytecode"] <= kinds["bytecode"]
 
 
+def test_functions_lists_each_function_in_source_order(tmp_path: Path) -> None:
+    from heard.mpyinfo import functions
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "kinds.py").write_text(CODE_KINDS)
+    compile_firmware(src, tmp_path / "out")
+    found = functions(tmp_path / "out" / "kinds.mpy")
+    # The module, plain, plain's inner function, native, viper.
+    assert [kind for kind, _ in found] == ["bytecode", "bytecode", "bytecode", "native", "viper"]
+    assert all(size > 0 for _, size in found)
+    # MPY 6.3 may carry architecture flags: a flag bit in the header, then a number.
+    whole = (tmp_path / "out" / "kinds.mpy").read_bytes()
+    flagged = tmp_path / "flagged.mpy"
+    flagged.write_bytes(whole[:2] + bytes([whole[2] | 0x40]) + whole[3:4] + b"\x81\x05"
+                        + whole[4:])
+    assert functions(flagged) == found
+
+
 def test_code_bytes_refuses_a_cut_off_file(tmp_path: Path) -> None:
     from heard.mpyinfo import code_bytes
 

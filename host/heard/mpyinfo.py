@@ -2,9 +2,10 @@
 
 On an ESP32, MicroPython copies the machine code of ``@micropython.viper`` and
 ``@micropython.native`` functions into executable RAM (IRAM), outside the Python heap, so a
-heap measurement does not see it. ``code_bytes(path)`` walks the file's raw-code tree and
-sums each kind: ``{"bytecode": n, "native": n, "viper": n, "asm": n}``. A file that does not
-parse to its last byte raises ``ValueError``.
+heap measurement does not see it. ``functions(path)`` walks the file's raw-code tree:
+``(kind, bytes)`` per function; ``code_bytes(path)`` sums each kind: ``{"bytecode": n,
+"native": n, "viper": n, "asm": n}``. A file that does not parse to its last byte raises
+``ValueError``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ _OBJ_FIXED = {0, 1, 2, 3, 4}  # function table, None, False, True, Ellipsis: no 
 _OBJ_TUPLE = 10
 _OBJ_NUL_ENDED = {5, 6}  # str and bytes end with a NUL byte
 _VIPER_RELOC, _VIPER_RODATA, _VIPER_BSS = 0x10, 0x20, 0x40
+_ARCH_FLAGS = 0x40  # in the header's feature byte (MPY 6.3): a vuint of arch flags follows
 
 
 class _Reader:
@@ -56,12 +58,12 @@ def _skip_obj(r: _Reader) -> None:
     r.skip(r.uint() + (1 if kind in _OBJ_NUL_ENDED else 0))
 
 
-def _raw_code(r: _Reader, sizes: dict[str, int]) -> None:
+def _raw_code(r: _Reader, found: list[tuple[str, int]]) -> None:
     kind_len = r.uint()
     kind = _KINDS[kind_len & 3]
     length = kind_len >> 3
     r.skip(length)
-    sizes[kind] += length
+    found.append((kind, length))
     if kind == "native":
         r.uint()  # prelude offset
     elif kind in ("viper", "asm"):
@@ -83,15 +85,19 @@ def _raw_code(r: _Reader, sizes: dict[str, int]) -> None:
                         r.uint()  # count
     if (kind_len >> 2) & 1:
         for _ in range(r.uint()):
-            _raw_code(r, sizes)
+            _raw_code(r, found)
 
 
-def code_bytes(path: Path) -> dict[str, int]:
-    """Bytes of code by kind in one ``.mpy`` file."""
+def functions(path: Path) -> list[tuple[str, int]]:
+    """(kind, bytes of code) of every function of one ``.mpy`` file, the module's own code
+    first, then in the order of the source."""
     r = _Reader(path.read_bytes())
     if r.byte() != ord("M") or r.byte() != 6:
         raise ValueError(f"{path}: not an MPY version 6 file")
-    r.skip(2)  # feature flags (architecture), small-int bits
+    features = r.byte()  # sub-version, architecture, and whether arch flags follow
+    r.byte()  # small-int bits
+    if features & _ARCH_FLAGS:
+        r.uint()
     n_qstr, n_obj = r.uint(), r.uint()
     for _ in range(n_qstr):
         n = r.uint()
@@ -99,8 +105,16 @@ def code_bytes(path: Path) -> dict[str, int]:
             r.skip((n >> 1) + 1)
     for _ in range(n_obj):
         _skip_obj(r)
-    sizes = dict.fromkeys(_KINDS.values(), 0)
-    _raw_code(r, sizes)
+    found: list[tuple[str, int]] = []
+    _raw_code(r, found)
     if r.pos != len(r.data):
         raise ValueError(f"{path}: {len(r.data) - r.pos} bytes left over")
+    return found
+
+
+def code_bytes(path: Path) -> dict[str, int]:
+    """Bytes of code by kind in one ``.mpy`` file."""
+    sizes = dict.fromkeys(_KINDS.values(), 0)
+    for kind, length in functions(path):
+        sizes[kind] += length
     return sizes

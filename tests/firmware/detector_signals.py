@@ -40,7 +40,8 @@ class Counter(Sink):
 
     def __init__(self):
         self.events = 0
-        self.kinds = bytearray(4)  # segments, backchannels, interruptions, conversations
+        # segments, backchannels, interruptions, conversations, mono judgements
+        self.kinds = bytearray(5)
 
     def segment(self, party, start_ms, end_ms):
         self.events += 1
@@ -55,6 +56,9 @@ class Counter(Sink):
     def conversation(self, conv):
         self.events += 1
         self.kinds[3] += 1
+
+    def attributed(self, party, first_frame, frames):
+        self.kinds[4] += 1
 
 
 class Noise:
@@ -122,10 +126,11 @@ def bursts(channels, schedule, seed=1):
 SCHEDULE = [(100, 180, EMPLOYEE), (220, 330, CUSTOMER), (370, 450, EMPLOYEE), (490, 560, CUSTOMER)]
 
 
-# Clean turns, a 250 ms customer "mm-hmm" inside the employee's second turn, a customer who
-# takes over without a pause, then 9 s of room noise: the conversation closes in a frame.
-EVENTFUL = [(100, 180, EMPLOYEE), (220, 330, CUSTOMER), (370, 560, EMPLOYEE),
-            (440, 465, CUSTOMER), (560, 700, CUSTOMER), (700, 1600, -1)]
+# Clean turns, a 250 ms customer "mm-hmm" inside the employee's 2.2 s second turn, the
+# customer taking over without a pause (their mic rises: an interruption on two mics), then
+# 9 s of room noise: the conversation closes in a frame.
+EVENTFUL = [(100, 180, EMPLOYEE), (220, 310, CUSTOMER), (360, 580, EMPLOYEE),
+            (440, 465, CUSTOMER), (580, 720, CUSTOMER), (720, 1620, -1)]
 
 ON_MICROPYTHON = hasattr(gc, "mem_alloc")
 

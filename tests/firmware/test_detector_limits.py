@@ -91,11 +91,11 @@ def test_mono_frame_path_does_not_allocate():
     assert sink.events >= 4
 
 
-def _frames_taking_heap(channels):
+def _frames_taking_heap(channels, params=None):
     """Frames of an eventful conversation that take any heap block: turns, a backchannel,
-    a switch without a pause and the conversation's end."""
+    an interruption without a pause (two mics) and the conversation's end."""
     sink = Counter()
-    det = Detector(Params(), channels, sink)
+    det = Detector(params or Params(), channels, sink)
     taking = 0
     for frame in bursts(channels, EVENTFUL):
         if takes_heap(det.process, frame):
@@ -103,23 +103,53 @@ def _frames_taking_heap(channels):
     return taking, sink.kinds
 
 
+def _wide_frame(x):
+    # Twelve locals and a value stack: more than 11 words, so a heap frame on every call.
+    a = x + 1
+    b = a + 1
+    c = b + 1
+    d = c + 1
+    e = d + 1
+    f = e + 1
+    g = f + 1
+    h = g + 1
+    i = h + 1
+    j = i + 1
+    return a + b + c + d + e + f + g + h + i + j
+
+
+def _narrow_frame(x):
+    return x + 1
+
+
 # heap_lock hides a call frame put on the heap (MicroPython then falls back to the C stack),
 # so these watch every frame for any heap block at all. CPython has no such frames; the
 # unix-port run of this module checks them.
+def test_the_heap_watch_sees_a_call_frame_taken_from_the_heap():
+    if not ON_MICROPYTHON:
+        return
+    assert takes_heap(_wide_frame, 1)
+    assert not takes_heap(_narrow_frame, 1)
+
+
 def test_no_stereo_frame_takes_a_heap_frame():
     if not ON_MICROPYTHON:
         return
-    taking, (segments, backchannels, _, conversations) = _frames_taking_heap(2)
+    taking, (segments, backchannels, interruptions, conversations, _) = _frames_taking_heap(2)
     assert taking == 0
-    assert segments >= 4 and backchannels >= 1 and conversations == 1
+    assert segments >= 4 and backchannels >= 1 and interruptions >= 1 and conversations == 1
 
 
 def test_no_mono_frame_takes_a_heap_frame():
     if not ON_MICROPYTHON:
         return
-    taking, (segments, _, _, conversations) = _frames_taking_heap(1)
+    taking, (segments, _, _, conversations, judged) = _frames_taking_heap(1)
     assert taking == 0
     assert segments >= 2 and conversations == 1
+    # Spurts longer than mono_spurt_max_ms are judged when full and go on as that party's.
+    taking, (_, _, _, _, judged_full) = _frames_taking_heap(1, Params({"mono_spurt_max_ms": 500}))
+    assert taking == 0
+    assert judged_full > judged
 
 
 def test_clipping_is_counted_and_flags_the_conversation():

@@ -20,13 +20,15 @@ from heard.errors import HeardError
 from heard.flash import identity
 from heard.flash.image import ESPTOOL_CHIP, FLASH_OFFSET, SUPPORTED, ImageInfo
 from heard.flash.tools import MARK
-from heard.mpyinfo import code_bytes
+from heard.mpyinfo import functions
 from heard.mpytools import ESP32_ARCH, compiled_firmware
 
 PACKAGES = ("heardcore", "heardapp")
 # Modules only the host uses (simulation, the emulated device's WAV microphone): not uploaded.
 HOST_ONLY = ("heardcore/simrun.py", "heardcore/wavfile.py", "heardapp/emulate.py",
              "heardapp/hw_unix.py")
+# Imported only by a one-microphone detector (heardcore.detector), so not at every boot.
+MONO_ONLY = ("/lib/heardcore/monospurt.mpy",)
 DEFAULT_BAUD = 460800  # MicroPython's instructions for ESP32 use this to write the image
 REFUSE_TEMPLATE = (
     "import os, sys\n"
@@ -35,17 +37,20 @@ REFUSE_TEMPLATE = (
     "    raise ValueError('{mark} it loads .mpy files v%d.%d arch %d, heard is compiled as "
     "v{version}.{sub} arch {arch} ({march}); MicroPython %s' % (m & 0xff, (m >> 8) & 3, "
     "m >> 10, sys.version))\n"
-    # Viper machine code is copied into the ESP32's executable RAM, of which a MicroPython
-    # build leaves little: refuse a board that cannot hold it (at boot it would fail with
-    # a MemoryError "for native code").
+    # Viper machine code is copied into the ESP32's executable RAM, one allocation per
+    # function, and a MicroPython build leaves little of it: refuse a board that surely
+    # cannot hold it (at boot it would fail with a MemoryError "for native code").
     "try:\n"
     "    import esp32\n"
-    "    x = sum(h[1] for h in esp32.idf_heap_info(esp32.HEAP_EXEC))\n"
+    "    x = esp32.idf_heap_info(esp32.HEAP_EXEC)\n"
     "except (ImportError, AttributeError):\n"
-    "    x = -1\n"
-    "if 0 <= x < {machine}:\n"
-    "    raise ValueError('{mark} its executable RAM has %d bytes free and heard needs "
-    "{machine} for its viper code' % x)\n"
+    "    x = None\n"
+    "if x is not None:\n"
+    "    f = sum(h[1] for h in x)\n"
+    "    b = max([h[2] for h in x] + [0])\n"
+    "    if f < {need} or b < {largest}:\n"
+    "        raise ValueError('{mark} its executable RAM has %d bytes free, at most %d in one "
+    "piece; the viper code of heard takes at least {need}, {largest} in one piece' % (f, b))\n"
     "import vfs\n"
     "for d in {dirs!r}:\n"
     "    try:\n"
@@ -173,14 +178,15 @@ def mpy_requirement(files: Sequence[DeviceFile]) -> tuple[int, int]:
                      "must load")
 
 
-def machine_code_bytes(files: Sequence[DeviceFile]) -> int:
-    """Bytes of machine code (viper and native) in the compiled modules."""
-    total = 0
+def machine_code(files: Sequence[DeviceFile]) -> list[int]:
+    """The functions of machine code (viper, native) every board loads at boot: bytes each,
+    rounded up to 4 as MicroPython allocates them. Not the modules only a one-microphone
+    detector imports: a two-microphone board never loads them."""
+    sizes = []
     for f in files:
-        if f.device_path.endswith(".mpy"):
-            kinds = code_bytes(f.local)
-            total += kinds["viper"] + kinds["native"] + kinds["asm"]
-    return total
+        if f.device_path.endswith(".mpy") and f.device_path not in MONO_ONLY:
+            sizes += [(n + 3) & ~3 for kind, n in functions(f.local) if kind != "bytecode"]
+    return sizes
 
 
 def prepare_script(files: Sequence[DeviceFile]) -> str:
@@ -194,9 +200,10 @@ def prepare_script(files: Sequence[DeviceFile]) -> str:
         parts = d.strip("/").split("/")
         wanted += ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     ordered = tuple(dict.fromkeys(wanted))
+    code = machine_code(files)
     return REFUSE_TEMPLATE.format(version=version, flags=flags, sub=flags & 3,
                                   arch=flags >> 2, march=ESP32_ARCH, mark=MARK,
-                                  machine=machine_code_bytes(files), dirs=ordered)
+                                  need=sum(code), largest=max(code, default=0), dirs=ordered)
 
 
 def upload_argv(port: str, files: Sequence[DeviceFile]) -> tuple[str, ...]:
@@ -242,8 +249,8 @@ def build_plan(options: Options, staging: Path, files: tuple[DeviceFile, ...]) -
         Step("upload", f"upload {len(files)} files", upload_argv(port, files), files,
              notes=(("first checks on the board that its MicroPython can load the "
                     f"compiled modules (MicroPython 1.23 or newer, {ESP32_ARCH}) and has "
-                    f"{machine_code_bytes(files):,} bytes of executable RAM free for "
-                    "their machine code"),)),
+                    f"at least {sum(machine_code(files)):,} bytes of executable RAM free "
+                    "for their machine code"),)),
         Step("save", "save the secret (and store, lane) in the host database",
              notes=(f"database: {options.db_path or default_path()}",
                     "only now: a board whose upload failed keeps the identity it had")),
