@@ -35,6 +35,9 @@ def test_parameters_doc_is_generated_from_the_table() -> None:
         ('{"turn_bridge_ms": "300"}', "config field 'turn_bridge_ms': must be a whole number"),
         ('{"turn_bridge_ms": 300', "not valid JSON"),
         ("[1, 2]", "the configuration must be an object"),
+        ("[]", "the configuration must be an object"),
+        ("null", "the configuration must be an object"),
+        ("0", "the configuration must be an object"),
     ],
 )
 def test_bad_config_files_name_the_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -28,7 +28,9 @@ def test_a_setting_is_a_parameter_and_whole_numbers() -> None:
                        ("loudness=5", "not a detector parameter"),
                        ("vad_on_db10=4.5", "'4.5' is not a whole number"),
                        ("vad_on_db10=", "'' is not a whole number"),
-                       ("vad_on_db10=40,40", "given twice")):
+                       ("vad_on_db10=40,40", "given twice"),
+                       ("vad_on_db10=4_0", "'4_0' is not a whole number"),
+                       ("vad_on_db10=\u0664\u0660", "is not a whole number")):
         with pytest.raises(HeardError, match=said):
             parse_setting(text)
 
@@ -51,6 +53,11 @@ def test_the_grid_is_every_combination_each_a_valid_configuration() -> None:
                       Setting("vad_on_db10", (40, 50))])
     with pytest.raises(HeardError, match="nothing to sweep"):
         combinations([])
+    # The size is known before the grid is built: 10**8 combinations are refused at once.
+    huge = [Setting(name, tuple(range(100))) for name in
+            ("switch_ms", "vad_on_db10", "turn_bridge_ms", "min_speech_ms")]
+    with pytest.raises(HeardError, match="100000000 combinations"):
+        combinations(huge)
 
 
 def test_defaults_are_recognised_over_a_base_config() -> None:
@@ -96,10 +103,34 @@ def test_the_command_prints_a_table_or_json(device_wavs: list[Path], tmp_path: P
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     header = next(line for line in lines if "vad_on_db10" in line and "DER" in line)
-    assert "speech F1" in header and "ratio err" in header
+    assert "speech" in header and "ratio" in header and "fail" in header
     first = next(line for line in lines if line.split()[:2] == ["1d", "50"])
     assert "*" in first  # the defaults hear the speech: best speech F1
     assert "run 2/2: vad_on_db10=300" in result.stderr
+
+
+@pytest.mark.micropython
+def test_a_file_that_fails_to_simulate_is_listed_and_fails_the_command(
+        device_wavs: list[Path], tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for wav in device_wavs:
+        for part in wav.parent.glob(f"{wav.stem}.*"):
+            (corpus / part.name).write_bytes(part.read_bytes())
+    cut = corpus / device_wavs[0].name
+    cut.write_bytes(cut.read_bytes()[:1000])
+    result = CliRunner().invoke(cli, ["sweep", str(corpus), "--set", "vad_on_db10=50,60",
+                                      "--json"])
+    assert isinstance(result.exception, HeardError)
+    assert "2 simulation(s) failed in 2 of 2 runs" in str(result.exception)
+    doc = json.loads(result.stdout)
+    for run in doc["runs"]:
+        assert list(run["failures"]) == [device_wavs[0].stem]
+        assert "truncated" in run["failures"][device_wavs[0].stem]
+    assert f"run 1: {device_wavs[0].stem}: " in result.stderr
+    result = CliRunner().invoke(cli, ["sweep", str(corpus), "--set", "vad_on_db10=50,300"])
+    assert "*" not in "".join(line for line in result.stdout.splitlines()
+                              if line.strip()[:2] in ("1d", "2 "))  # no run is clean
 
 
 def test_the_command_refuses_a_bad_setting_before_running(tmp_path: Path) -> None:
@@ -110,3 +141,29 @@ def test_the_command_refuses_a_bad_setting_before_running(tmp_path: Path) -> Non
                                       "vad_on_db10=40"])
     assert result.exit_code != 0
     assert "does not exist" in str(result.exception)
+
+
+@pytest.mark.micropython
+def test_keep_and_config_are_checked_before_running(device_wavs: list[Path],
+                                                    tmp_path: Path) -> None:
+    corpus = device_wavs[0].parent
+    used = tmp_path / "used"
+    (used / "run-01").mkdir(parents=True)
+    for keep, said in ((used, "the folder is not empty"), (corpus, "the folder is not empty"),
+                       (device_wavs[0], "not a folder")):
+        with pytest.raises(HeardError, match=said):
+            run_sweep(corpus, [Setting("vad_on_db10", (50,))], keep=keep)
+    for text in ("null", "[]", "0"):
+        config = tmp_path / "base.json"
+        config.write_text(text)
+        with pytest.raises(HeardError, match="must be an object"):
+            run_sweep(corpus, [Setting("vad_on_db10", (50,))], config=config)
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / "a.truth.json").write_text((corpus / f"{device_wavs[0].stem}.truth.json")
+                                         .read_text())
+    (lonely / "b.truth.json").write_text((corpus / f"{device_wavs[0].stem}.truth.json")
+                                         .read_text())
+    (lonely / "a.wav").write_bytes(device_wavs[0].read_bytes())
+    with pytest.raises(HeardError, match="1 truth file\\(s\\) without a WAV, e.g. b.truth"):
+        run_sweep(lonely, [Setting("vad_on_db10", (50,))])

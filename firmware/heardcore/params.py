@@ -120,4 +120,6 @@ def load_json(text):
         data = json.loads(text)
     except ValueError:
         raise ConfigError("*", "not valid JSON") from None
+    if not isinstance(data, dict):  # also null, [] or 0, which Params would take as none
+        raise ConfigError("*", "the configuration must be an object of name: value")
     return Params(data)

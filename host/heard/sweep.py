@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from typing import Any
 
 from heard.config import load_config
 from heard.errors import HeardError
-from heard.evaluate.corpus import corpus_names
+from heard.evaluate.corpus import corpus_names, wav_names
 from heard.evaluate.scores import CorpusScore
 from heard.evaluate.scoring import evaluate_corpus
 from heard.simulate.engines import simulate_dir
@@ -27,6 +29,7 @@ from heardcore.params import SPEC, ConfigError, Params
 
 MAX_COMBINATIONS = 100
 _HINT = "write --set NAME=VALUE[,VALUE...] with whole numbers; `heard params` lists the names"
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,11 @@ class Setting:
 @dataclass
 class SweepRow:
     """One combination: its parameter values, the score of its run and the files that
-    failed to simulate."""
+    failed to simulate, with why."""
 
     values: dict[str, int]
     score: CorpusScore
-    failures: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 def parse_setting(text: str) -> Setting:
@@ -57,11 +60,10 @@ def parse_setting(text: str) -> Setting:
         raise HeardError(f"--set {text!r}: {name} is not a detector parameter", hint=_HINT)
     values = []
     for item in rest.split(","):
-        try:
-            values.append(int(item.strip()))
-        except ValueError:
+        if not _WHOLE.fullmatch(item.strip()):
             raise HeardError(f"--set {text!r}: {item.strip()!r} is not a whole number",
-                             hint=_HINT) from None
+                             hint=_HINT)
+        values.append(int(item.strip()))
     if len(set(values)) != len(values):
         raise HeardError(f"--set {text!r}: a value is given twice", hint=_HINT)
     return Setting(name, tuple(values))
@@ -77,11 +79,12 @@ def combinations(settings: Sequence[Setting], base: dict[str, int] | None = None
     if len(set(names)) != len(names):
         raise HeardError("a parameter is set twice: give all its values in one --set",
                          hint=_HINT)
+    count = math.prod(len(s.values) for s in settings)
+    if count > MAX_COMBINATIONS:
+        raise HeardError(f"{count} combinations is more than {MAX_COMBINATIONS}",
+                         hint="sweep fewer values at once")
     grid = [dict(zip(names, values, strict=True))
             for values in itertools.product(*(s.values for s in settings))]
-    if len(grid) > MAX_COMBINATIONS:
-        raise HeardError(f"{len(grid)} combinations is more than {MAX_COMBINATIONS}",
-                         hint="sweep fewer values at once")
     for combo in grid:
         try:
             Params({**(base or {}), **combo})
@@ -97,9 +100,27 @@ def base_overrides(config: Path | None) -> dict[str, int]:
     """The overrides of a ``--config`` file (checked), or none."""
     if config is None:
         return {}
-    load_config(config)
+    load_config(config)  # checked, an object of known names and valid values
     data: dict[str, int] = json.loads(Path(config).read_text(encoding="utf-8"))
     return data
+
+
+def _keep_folder(keep: Path, corpus: Path) -> Path:
+    """``keep``, made if need be; refused when it holds anything (old predictions would be
+    scored for files that fail) or is the corpus."""
+    keep = Path(keep)
+    if keep.exists() and not keep.is_dir():
+        raise HeardError(f"--keep {keep}: not a folder")
+    if keep.is_dir() and any(keep.iterdir()):
+        raise HeardError(f"--keep {keep}: the folder is not empty",
+                         hint="name a new or empty folder for this sweep's runs")
+    try:
+        keep.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HeardError(f"--keep {keep}: cannot make the folder ({exc.strerror})") from None
+    if keep.resolve() == corpus.resolve():
+        raise HeardError(f"--keep {keep}: that is the corpus")
+    return keep
 
 
 def defaults_in(combo: dict[str, int], base: dict[str, int]) -> bool:
@@ -123,12 +144,16 @@ def run_sweep(
     ``keep``: write each run's predictions to ``keep/run-NN`` (and its ``config.json``)
     instead of a temporary folder. ``progress(i, n, combo)`` is called before each run."""
     corpus = Path(corpus)
-    corpus_names(corpus)  # a corpus with truth, or a clear error before any run
+    names = corpus_names(corpus)  # a corpus with truth, or a clear error before any run
+    without = sorted(set(names) - set(wav_names(corpus)))
+    if without:
+        raise HeardError(f"{corpus}: {len(without)} truth file(s) without a WAV, e.g. "
+                         f"{without[0]}.truth.json", hint="copy the corpus again, WAVs included")
     base = base_overrides(config)
     grid = combinations(settings, base)
     rows: list[SweepRow] = []
     with tempfile.TemporaryDirectory(prefix="heard-sweep-") as tmp:
-        root = Path(keep) if keep is not None else Path(tmp)
+        root = _keep_folder(keep, corpus) if keep is not None else Path(tmp)
         for i, combo in enumerate(grid):
             if progress is not None:
                 progress(i, len(grid), combo)
@@ -139,7 +164,8 @@ def run_sweep(
             pred = run_dir / "pred"
             run = simulate_dir(corpus, pred, engine, config_file, jobs)
             score = evaluate_corpus(corpus, pred, allow_missing=True, vad=False)
-            rows.append(SweepRow(combo, score, sorted(run.failures)))
+            rows.append(SweepRow(combo, score,
+                                 {n: e.args[0] for n, e in sorted(run.failures.items())}))
     return rows
 
 

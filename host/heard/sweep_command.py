@@ -9,19 +9,28 @@ from typing import Any
 import click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from heard.sweep import defaults_in, parse_setting, row_metrics, run_sweep
+from heard.errors import HeardError
+from heard.sweep import Setting, SweepRow, defaults_in, parse_setting, row_metrics, run_sweep
 
 # (key of row_metrics, column title, better when, format)
 _COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("der", "DER", "low", "{:.1%}"),
-    ("talk_ratio_error_pp", "ratio err", "low", "{:.1f} pp"),
+    ("talk_ratio_error_pp", "ratio", "low", "{:.1f}pp"),
     ("interruption_f1", "int F1", "high", "{:.2f}"),
-    ("backchannels_as_interruptions", "bc as int", "low", "{:.0%}"),
-    ("conversation_error", "conv err", "low", "{:.2f}"),
-    ("speech_f1", "speech F1", "high", "{:.3f}"),
+    ("backchannels_as_interruptions", "bc/int", "low", "{:.0%}"),
+    ("conversation_error", "conv", "low", "{:.2f}"),
+    ("speech_f1", "speech", "high", "{:.3f}"),
 )
+_LEGEND = (
+    "d: the detector's defaults. *: best in its column among runs where every file "
+    "simulated. DER: stereo with fixed labels, mono with the best mapping. ratio: talk-ratio "
+    "error. int F1: interruption F1; bc/int: backchannels counted as interruptions (two "
+    "microphones: a mono detector reports no interruptions). conv: conversation count error "
+    "per file. speech: frame speech F1. fail: files that failed to simulate, scored as if "
+    "the detector had heard nothing.")
 
 
 def _best(values: list[float | None], better: str) -> float | None:
@@ -42,7 +51,8 @@ def _best(values: list[float | None], better: str) -> float | None:
               show_default=True, help="As for heard simulate.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Files run at once (default: CPU count).")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep each run's config and predictions in KEEP/run-NN.")
+              help="A new or empty folder: keep each run's config.json and predictions "
+              "in KEEP/run-NN/.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 def sweep(corpus: Path, sets: tuple[str, ...], config: Path | None, engine: str,
           jobs: int | None, keep: Path | None, as_json: bool) -> None:
@@ -72,32 +82,45 @@ def sweep(corpus: Path, sets: tuple[str, ...], config: Path | None, engine: str,
                       "failures": r.failures, **m} for r, m in zip(rows, metrics, strict=True)],
         }
         click.echo(json.dumps(doc, indent=1))
-        return
-    table = Table(title=f"heard sweep of {corpus} ({len(rows)} runs, engine {engine})",
+    else:
+        _print_table(corpus, engine, settings, rows, metrics, base)
+    failed = [(i, name, why) for i, r in enumerate(rows) for name, why in r.failures.items()]
+    for i, name, why in failed:
+        err.print(f"run {i + 1}: {name}: {escape(why)}", highlight=False)
+    if failed:
+        raise HeardError(f"{len(failed)} simulation(s) failed in "
+                         f"{len({i for i, _, _ in failed})} of {len(rows)} runs (listed above); "
+                         "those runs are scored as if the detector heard nothing in them",
+                         hint="`heard simulate FILE` on one of them shows the whole error")
+
+
+def _print_table(corpus: Path, engine: str, settings: list[Setting], rows: list[SweepRow],
+                 metrics: list[dict[str, Any]], base: dict[str, int]) -> None:
+    runs = f"{len(rows)} run{'s' if len(rows) != 1 else ''}"
+    table = Table(title=f"heard sweep of {escape(str(corpus))} ({runs}, engine {engine})",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", justify="right", no_wrap=True)
     for s in settings:
-        table.add_column(s.name, justify="right", no_wrap=True)
+        width = max(len(str(v)) for v in s.values)
+        table.add_column(s.name, justify="right", overflow="fold", min_width=width)
     for _, title, _, _ in _COLUMNS:
         table.add_column(title, justify="right", no_wrap=True)
-    table.add_column("failed", justify="right", no_wrap=True)
-    best = {key: _best([m[key] for m in metrics], better) for key, _, better, _ in _COLUMNS}
+    table.add_column("fail", justify="right", no_wrap=True)
+    clean = [m for r, m in zip(rows, metrics, strict=True) if not r.failures]
+    best = {key: _best([m[key] for m in clean], better) for key, _, better, _ in _COLUMNS}
     for i, (row, m) in enumerate(zip(rows, metrics, strict=True)):
         cells = [f"{i + 1}{'d' if defaults_in(row.values, base) else ''}"]
         cells += [str(row.values[s.name]) for s in settings]
         for key, _, _, fmt in _COLUMNS:
             value = m[key]
             text = "–" if value is None else fmt.format(value)
-            cells.append(f"[bold]{text}*[/bold]" if value is not None and value == best[key]
-                         else text)
+            marked = value is not None and value == best[key] and not row.failures
+            cells.append(f"[bold]{text}*[/bold]" if marked else text)
         cells.append(str(len(row.failures)) if row.failures else "")
         table.add_row(*cells)
     out = Console()
     if not out.is_terminal:  # a file or a pipe: the whole table, never cut to 80 columns
         out = Console(width=max(out.width, Console(width=1000).measure(table).maximum))
     out.print(table)
-    click.echo("d: the detector's defaults. *: best in its column. DER: stereo with fixed "
-               "labels, mono with the best mapping; interruption F1 and backchannels as "
-               "interruptions count on two microphones only. A file that failed to simulate "
-               "is scored as heard nothing.")
+    click.echo(_LEGEND)
     click.echo("Check the values you choose on a corpus of a seed you did not sweep on.")

@@ -39,7 +39,7 @@ REFUSE_TEMPLATE = (
     "m >> 10, sys.version))\n"
     # Viper machine code is copied into the ESP32's executable RAM, one allocation per
     # function, and a MicroPython build leaves little of it: refuse a board that surely
-    # cannot hold it (at boot it would fail with a MemoryError "for native code").
+    # cannot hold it (at boot it would fail with a MemoryError).
     "try:\n"
     "    import esp32\n"
     "    x = esp32.idf_heap_info(esp32.HEAP_EXEC)\n"
@@ -178,13 +178,13 @@ def mpy_requirement(files: Sequence[DeviceFile]) -> tuple[int, int]:
                      "must load")
 
 
-def machine_code(files: Sequence[DeviceFile]) -> list[int]:
+def machine_code(files: Sequence[DeviceFile], every: bool = False) -> list[int]:
     """The functions of machine code (viper, native) every board loads at boot: bytes each,
     rounded up to 4 as MicroPython allocates them. Not the modules only a one-microphone
-    detector imports: a two-microphone board never loads them."""
+    detector imports (a two-microphone board never loads them) unless ``every``."""
     sizes = []
     for f in files:
-        if f.device_path.endswith(".mpy") and f.device_path not in MONO_ONLY:
+        if f.device_path.endswith(".mpy") and (every or f.device_path not in MONO_ONLY):
             sizes += [(n + 3) & ~3 for kind, n in functions(f.local) if kind != "bytecode"]
     return sizes
 

@@ -7,8 +7,9 @@ directly (no reset); tests replace them, and the pauses, on a subclass.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from heard.device.link import open_port
 from heard.errors import HeardError
 from heard.flash import identity
 from heard.flash.image import DOWNLOAD_URL, Chip, check_chip, parse_chip
-from heard.flash.plan import Plan, Step
+from heard.flash.plan import Plan, Step, machine_code
 from heard.flash.tools import (
     EXEC_RAM_HINT,
     ToolResult,
@@ -180,7 +181,8 @@ class Flasher:
         return wait_for_repl(self.port, timeout)
 
     def verify(self, chosen: identity.Identity) -> dict[str, Any]:
-        return verify(self.port, chosen)
+        return verify(self.port, chosen,
+                      code_sizes=machine_code(self.plan.files, every=True))
 
 
 def wait_for_repl(port_name: str, timeout: float, poke_every: float = 1.0) -> str:
@@ -215,10 +217,11 @@ def wait_for_repl(port_name: str, timeout: float, poke_every: float = 1.0) -> st
         f"the ESP32 ({DOWNLOAD_URL})")
 
 
-def verify(port_name: str, chosen: identity.Identity, tries: int = VERIFY_TRIES
-           ) -> dict[str, Any]:
+def verify(port_name: str, chosen: identity.Identity, tries: int = VERIFY_TRIES,
+           code_sizes: Sequence[int] = ()) -> dict[str, Any]:
     """Check that the board runs heard with ``chosen``'s id, this firmware version and
-    secret; its hello answer."""
+    secret; its hello answer. ``code_sizes``: the firmware's functions of machine code (as
+    ``plan.machine_code``), to recognise a boot that found no executable RAM for one."""
     from heardapp.app import FIRMWARE_VERSION
 
     text: list[str] = []
@@ -226,32 +229,48 @@ def verify(port_name: str, chosen: identity.Identity, tries: int = VERIFY_TRIES
     try:
         client = DeviceClient(port, text.append, timeout=1.0, retries=tries - 1,
                               name=port_name)
+        def failed(why: str) -> HeardError:
+            return _verify_failed(port_name, code_sizes, why, text)
+
         try:
             info = client.hello()
         except HeardError as exc:
-            raise _verify_failed(port_name, f"no heard hello ({exc})", text) from exc
+            raise failed(f"no heard hello ({exc})") from exc
         if info.get("device") != chosen.device_id:
-            raise _verify_failed(port_name, f"the device says it is {info.get('device')!r}, "
-                                 f"not {chosen.device_id!r}", text)
+            raise failed(f"the device says it is {info.get('device')!r}, not "
+                         f"{chosen.device_id!r}")
         if info.get("firmware") != FIRMWARE_VERSION:
-            raise _verify_failed(port_name, f"the device runs firmware "
-                                 f"{info.get('firmware')!r}, not {FIRMWARE_VERSION!r}", text)
+            raise failed(f"the device runs firmware {info.get('firmware')!r}, not "
+                         f"{FIRMWARE_VERSION!r}")
         try:
             client.auth(chosen.secret)
             client.bye()
         except HeardError as exc:
-            raise _verify_failed(port_name, f"the device refused the secret ({exc})",
-                                 text) from exc
+            raise failed(f"the device refused the secret ({exc})") from exc
         return info
     finally:
         port.close()
 
 
-def _verify_failed(port_name: str, why: str, text: list[str]) -> HeardError:
+def _no_exec_ram(printed: str, code_sizes: Sequence[int]) -> bool:
+    """Whether the board's boot failed for want of executable RAM for a viper function: the
+    ESP32 port says "MemoryError: memory allocation failed, allocating N bytes" with N the
+    function's size rounded up to 4 (plus the few bytes of a list node in newer releases);
+    other ports add "for native code"."""
+    if "for native code" in printed:
+        return True
+    fits = {n + extra for n in code_sizes for extra in (0, 4, 8)}
+    found = re.findall(r"MemoryError: memory allocation failed, allocating (\d+) bytes",
+                       printed)
+    return any(int(n) in fits for n in found)
+
+
+def _verify_failed(port_name: str, code_sizes: Sequence[int], why: str,
+                   text: list[str]) -> HeardError:
     lines = "".join(text).strip().splitlines()[-6:]
     said = ("\nthe device printed:\n" + "\n".join(f"  {line}" for line in lines)) if lines \
         else ""
-    if "for native code" in "".join(text):  # a viper kernel found no executable RAM
+    if _no_exec_ram("".join(text), code_sizes):
         return HeardError(f"verification failed on {port_name}: heard's viper code does not "
                           f"fit the board's executable RAM{said}", hint=EXEC_RAM_HINT)
     return HeardError(
