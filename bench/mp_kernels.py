@@ -7,7 +7,7 @@ import array
 import time
 
 from heardcore.fixedmath import log2_q8
-from heardcore.pcm import deinterleave_int16, i2s32_to_int16
+from heardcore.pcm import i2s32_to_int16
 
 FRAME = 320  # 10 ms of stereo at 16 kHz: 160 frames x 2 channels
 ROUNDS = 2000
@@ -23,7 +23,5 @@ def timed(name, func, samples):
 
 src = array.array("i", [(i * 7919) << 12 for i in range(FRAME)])
 dst = array.array("h", [0] * FRAME)
-one = array.array("h", [0] * (FRAME // 2))
 timed("i2s32_to_int16", lambda: i2s32_to_int16(src, dst, FRAME, 2), FRAME)
-timed("deinterleave_int16", lambda: deinterleave_int16(dst, one, FRAME // 2, 2, 0), FRAME // 2)
 timed("log2_q8", lambda: log2_q8(123456789), 1)

@@ -2,16 +2,13 @@
 
 Levels are kept as ``log2(x)`` in Q8 (1/256 units): exact at powers of two, within 0.008
 of the true value elsewhere, so an energy ratio in dB is ``(a - b) * 10 * log10(2)``,
-i.e. about 3.01 dB per 256 units. ``DB_PER_LOG2_Q10`` (used by ``db_q8_from_log2_q8``)
-converts with integers only.
+i.e. about 3.01 dB per 256 units.
 """
 
 import micropython
 from micropython import const
 
 LOG2_ONE = const(256)  # log2 in Q8: 256 units per octave
-# 10*log10(2) in Q10 (3.0103 * 1024 = 3082.5): dB_q8 = (log2_q8 * 3083) >> 10.
-DB_PER_LOG2_Q10 = const(3083)
 
 # Correction of the linear mantissa approximation, log2(1+m) - m, at 16 points of m in [0, 1),
 # in Q8; interpolated linearly between points. The 17th entry closes the last interval.
@@ -40,9 +37,3 @@ def log2_q8(x: int) -> int:
     # result monotonic (the correction never falls faster than the mantissa rises).
     c16 = (c0 << 8) + (((c1 - c0) * frac) >> 4)
     return (top << 8) + ((m + c16) >> 8)
-
-
-@micropython.viper
-def db_q8_from_log2_q8(l2: int) -> int:
-    """Convert a log2 Q8 value into decibels (10*log10) in Q8."""
-    return (l2 * 3083) >> 10

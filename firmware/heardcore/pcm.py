@@ -32,16 +32,3 @@ def i2s32_to_int16(src, dst, count: int, gain_bits: int) -> int:
         d[i] = v
         i += 1
     return clipped
-
-
-@micropython.viper
-def deinterleave_int16(src, dst, frames: int, channels: int, channel: int):
-    """Copy one channel of an interleaved int16 buffer into ``dst`` (``frames`` samples)."""
-    s = ptr16(src)
-    d = ptr16(dst)
-    j = channel
-    i = 0
-    while i < frames:
-        d[i] = s[j]
-        j += channels
-        i += 1

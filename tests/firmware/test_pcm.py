@@ -4,7 +4,7 @@ import array
 
 import micropython
 
-from heardcore.pcm import deinterleave_int16, i2s32_to_int16
+from heardcore.pcm import i2s32_to_int16
 
 
 def _slots(values):
@@ -34,25 +34,13 @@ def test_count_limits_the_conversion():
     assert list(dst) == [1, 2, 7]
 
 
-def test_deinterleave_picks_one_channel():
-    src = array.array("h", [1, -1, 2, -2, 3, -3])
-    left = array.array("h", [0, 0, 0])
-    right = array.array("h", [0, 0, 0])
-    deinterleave_int16(src, left, 3, 2, 0)
-    deinterleave_int16(src, right, 3, 2, 1)
-    assert list(left) == [1, 2, 3]
-    assert list(right) == [-1, -2, -3]
-
-
 def test_kernels_do_not_allocate():
     src = _slots([0x40000000, -0x7FFF0000] * 80)
     dst = array.array("h", [0] * 160)
-    one = array.array("h", [0] * 80)
     micropython.heap_lock()
     try:
         clipped = i2s32_to_int16(src, dst, 160, 2)
-        deinterleave_int16(dst, one, 80, 2, 1)
     finally:
         micropython.heap_unlock()
     assert clipped == 160
-    assert one[0] == -32768
+    assert dst[1] == -32768
