@@ -213,6 +213,17 @@ def test_a_bad_config_value_runs_on_defaults_and_says_why(device_wavs: list[Path
     assert conversations(flash_records(flash))  # and it went on listening
 
 
+def test_a_config_that_is_not_an_object_runs_on_defaults(device_wavs: list[Path],
+                                                         tmp_path: Path) -> None:
+    flash = tmp_path / "flash"
+    provision(flash)
+    (flash / "config.json").write_text("null")
+    run_to_end([device_wavs[1]], flash)
+    errors = [e["text"] for e in events(flash_records(flash), "error")]
+    assert errors == ["config.json ignored: not an object of name: value"]
+    assert conversations(flash_records(flash))
+
+
 def test_reboot_command_restarts_the_device(tmp_path: Path) -> None:
     flash = tmp_path / "flash"
     _device_id, secret = provision(flash)

@@ -119,8 +119,9 @@ class App:
         try:
             with open(path) as f:
                 overrides = json.load(f)
-            if isinstance(overrides, dict):
-                self._drop_unknown(overrides, path)
+            if not isinstance(overrides, dict):  # null, [] or 0 would pass Params
+                raise ValueError("not an object of name: value")
+            self._drop_unknown(overrides, path)
             Params(overrides)
             return overrides
         except OSError:
