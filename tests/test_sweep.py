@@ -95,7 +95,7 @@ def test_the_command_prints_a_table_or_json(device_wavs: list[Path], tmp_path: P
                                       "--config", str(base), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["base"] == {"switch_ms": 100}
+    assert doc["base"] == {"switch_ms": 100} and doc["corpora"] == [str(corpus)]
     assert [r["values"] for r in doc["runs"]] == [{"vad_on_db10": 50}, {"vad_on_db10": 300}]
     assert [r["defaults"] for r in doc["runs"]] == [False, False]  # switch_ms is not
     assert doc["runs"][0]["speech_f1"] > doc["runs"][1]["speech_f1"]
@@ -131,6 +131,34 @@ def test_a_file_that_fails_to_simulate_is_listed_and_fails_the_command(
     result = CliRunner().invoke(cli, ["sweep", str(corpus), "--set", "vad_on_db10=50,300"])
     assert "*" not in "".join(line for line in result.stdout.splitlines()
                               if line.strip()[:2] in ("1d", "2 "))  # no run is clean
+
+
+@pytest.mark.micropython
+def test_several_corpora_are_scored_together(device_wavs: list[Path], tmp_path: Path) -> None:
+    corpora = []
+    for k, wav in enumerate(device_wavs):
+        corpus = tmp_path / f"c{k}"
+        corpus.mkdir()
+        for part in wav.parent.glob(f"{wav.stem}.*"):
+            (corpus / part.name).write_bytes(part.read_bytes())
+        corpora.append(corpus)
+    cut = corpora[1] / device_wavs[1].name
+    cut.write_bytes(cut.read_bytes()[:1000])
+    rows = run_sweep(corpora, [Setting("vad_on_db10", (50,))], keep=tmp_path / "keep")
+    (row,) = rows
+    assert [f.name for f in row.score.files] == [w.stem for w in device_wavs]
+    assert list(row.failures) == [f"2/{device_wavs[1].stem}"]
+    assert sorted(p.name for p in (tmp_path / "keep" / "run-01").iterdir()) == [
+        "config.json", "pred-1", "pred-2"]
+    alone = run_sweep(corpora[0], [Setting("vad_on_db10", (50,))])[0]
+    assert row_metrics(alone)["speech_f1"] == pytest.approx(
+        row.score.files[0].speech.f1)  # the first corpus's file scored the same either way
+    with pytest.raises(HeardError, match="given twice"):
+        run_sweep([corpora[0], corpora[0]], [Setting("vad_on_db10", (50,))])
+    cut.write_bytes(b"RIFF")  # not even a header: refused before any run
+    with pytest.raises(HeardError, match=f"{device_wavs[1].stem}.wav: cannot read it as"):
+        run_sweep(corpora, [Setting("vad_on_db10", (50,))], keep=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
 
 
 def test_the_command_refuses_a_bad_setting_before_running(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Parameter sweeps: the firmware detector run over a corpus once per combination of
-parameter values, each run scored against the truth.
+"""Parameter sweeps: the firmware detector run over one or more corpora once per
+combination of parameter values, each run scored against the truth.
 
 ``parse_setting("vad_on_db10=40,50,60")`` reads one ``--set``; ``combinations`` makes the
 grid, each combination checked against the parameter table before anything runs;
@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import soundfile
 
 from heard.config import load_config
 from heard.errors import HeardError
@@ -105,9 +107,9 @@ def base_overrides(config: Path | None) -> dict[str, int]:
     return data
 
 
-def _keep_folder(keep: Path, corpus: Path) -> Path:
+def _keep_folder(keep: Path) -> Path:
     """``keep``, made if need be; refused when it holds anything (old predictions would be
-    scored for files that fail) or is the corpus."""
+    scored for files that fail, and a corpus is never empty)."""
     keep = Path(keep)
     if keep.exists() and not keep.is_dir():
         raise HeardError(f"--keep {keep}: not a folder")
@@ -118,9 +120,29 @@ def _keep_folder(keep: Path, corpus: Path) -> Path:
         keep.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise HeardError(f"--keep {keep}: cannot make the folder ({exc.strerror})") from None
-    if keep.resolve() == corpus.resolve():
-        raise HeardError(f"--keep {keep}: that is the corpus")
     return keep
+
+
+def _check_corpora(corpora: Sequence[Path]) -> None:
+    """Each a corpus whose truth files all have their WAV, none given twice."""
+    if not corpora:
+        raise HeardError("no corpus to sweep over")
+    if len({c.resolve() for c in corpora}) != len(corpora):
+        raise HeardError("a corpus is given twice")
+    for corpus in corpora:
+        names = corpus_names(corpus)  # a corpus with truth, or a clear error
+        without = sorted(set(names) - set(wav_names(corpus)))
+        if without:
+            raise HeardError(f"{corpus}: {len(without)} truth file(s) without a WAV, e.g. "
+                             f"{without[0]}.truth.json",
+                             hint="copy the corpus again, WAVs included")
+        for name in names:  # scoring reads each WAV: one it cannot open would stop a run
+            try:
+                soundfile.info(str(corpus / f"{name}.wav"))
+            except (OSError, RuntimeError):
+                raise HeardError(f"{corpus / name}.wav: cannot read it as audio",
+                                 hint="copy the corpus again; a file cut short still opens "
+                                 "and is listed as failed") from None
 
 
 def defaults_in(combo: dict[str, int], base: dict[str, int]) -> bool:
@@ -130,7 +152,7 @@ def defaults_in(combo: dict[str, int], base: dict[str, int]) -> bool:
 
 
 def run_sweep(
-    corpus: Path,
+    corpora: Path | Sequence[Path],
     settings: Sequence[Setting],
     *,
     config: Path | None = None,
@@ -139,21 +161,20 @@ def run_sweep(
     keep: Path | None = None,
     progress: Callable[[int, int, dict[str, int]], None] | None = None,
 ) -> list[SweepRow]:
-    """Simulate and score ``corpus`` once per combination, in order.
+    """Simulate and score the corpora once per combination, in order; each run's score
+    covers the files of every corpus.
 
-    ``keep``: write each run's predictions to ``keep/run-NN`` (and its ``config.json``)
-    instead of a temporary folder. ``progress(i, n, combo)`` is called before each run."""
-    corpus = Path(corpus)
-    names = corpus_names(corpus)  # a corpus with truth, or a clear error before any run
-    without = sorted(set(names) - set(wav_names(corpus)))
-    if without:
-        raise HeardError(f"{corpus}: {len(without)} truth file(s) without a WAV, e.g. "
-                         f"{without[0]}.truth.json", hint="copy the corpus again, WAVs included")
+    ``keep``: write each run's ``config.json`` and predictions to ``keep/run-NN/pred`` (one
+    corpus) or ``keep/run-NN/pred-K`` (the K-th of several) instead of a temporary folder.
+    ``progress(i, n, combo)`` is called before each run. A failed file is named ``NAME``,
+    or ``K/NAME`` with several corpora."""
+    corpora = [Path(corpora)] if isinstance(corpora, (str, Path)) else [Path(c) for c in corpora]
+    _check_corpora(corpora)
     base = base_overrides(config)
     grid = combinations(settings, base)
     rows: list[SweepRow] = []
     with tempfile.TemporaryDirectory(prefix="heard-sweep-") as tmp:
-        root = _keep_folder(keep, corpus) if keep is not None else Path(tmp)
+        root = _keep_folder(keep) if keep is not None else Path(tmp)
         for i, combo in enumerate(grid):
             if progress is not None:
                 progress(i, len(grid), combo)
@@ -161,11 +182,18 @@ def run_sweep(
             run_dir.mkdir(parents=True, exist_ok=True)
             config_file = run_dir / "config.json"
             config_file.write_text(json.dumps({**base, **combo}, indent=1) + "\n")
-            pred = run_dir / "pred"
-            run = simulate_dir(corpus, pred, engine, config_file, jobs)
-            score = evaluate_corpus(corpus, pred, allow_missing=True, vad=False)
-            rows.append(SweepRow(combo, score,
-                                 {n: e.args[0] for n, e in sorted(run.failures.items())}))
+            scores: list[CorpusScore] = []
+            failures: dict[str, str] = {}
+            for k, corpus in enumerate(corpora, 1):
+                several = len(corpora) > 1
+                pred = run_dir / (f"pred-{k}" if several else "pred")
+                run = simulate_dir(corpus, pred, engine, config_file, jobs)
+                scores.append(evaluate_corpus(corpus, pred, allow_missing=True, vad=False))
+                for name, exc in sorted(run.failures.items()):
+                    failures[f"{k}/{name}" if several else name] = exc.args[0]
+            score = CorpusScore([f for sc in scores for f in sc.files], scores[0].collar_s,
+                                scores[0].tolerance_ms)
+            rows.append(SweepRow(combo, score, failures))
     return rows
 
 

@@ -42,7 +42,8 @@ def _best(values: list[float | None], better: str) -> float | None:
 
 
 @click.command("sweep")
-@click.argument("corpus", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("corpora", metavar="CORPUS...", nargs=-1, required=True,
+                type=click.Path(file_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, required=True, metavar="NAME=V1,V2,...",
               help="A detector parameter and the values to try; repeat for a grid.")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
@@ -54,12 +55,12 @@ def _best(values: list[float | None], better: str) -> float | None:
               help="A new or empty folder: keep each run's config.json and predictions "
               "in KEEP/run-NN/.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
-def sweep(corpus: Path, sets: tuple[str, ...], config: Path | None, engine: str,
+def sweep(corpora: tuple[Path, ...], sets: tuple[str, ...], config: Path | None, engine: str,
           jobs: int | None, keep: Path | None, as_json: bool) -> None:
-    """Run the firmware detector over CORPUS once per combination of parameter values and
-    score every run against the truth.
+    """Run the firmware detector over the corpora once per combination of parameter values
+    and score every run against the truth (all corpora's files together).
 
-    Example: heard sweep CORPUS --set vad_on_db10=40,50,60 --set switch_ms=100,200
+    Example: heard sweep C101 C202 --set vad_on_db10=40,50,60 --set switch_ms=100,200
 
     Tune on corpora you will not report on: check the values you choose on a corpus of
     another seed (docs/EVALUATION.md).
@@ -71,19 +72,19 @@ def sweep(corpus: Path, sets: tuple[str, ...], config: Path | None, engine: str,
         shown = ", ".join(f"{k}={v}" for k, v in combo.items())
         err.print(f"run {i + 1}/{n}: {shown}")
 
-    rows = run_sweep(corpus, settings, config=config, engine=engine, jobs=jobs, keep=keep,
+    rows = run_sweep(corpora, settings, config=config, engine=engine, jobs=jobs, keep=keep,
                      progress=None if as_json else progress)
     base = json.loads(config.read_text(encoding="utf-8")) if config is not None else {}
     metrics = [row_metrics(r) for r in rows]
     if as_json:
         doc: dict[str, Any] = {
-            "corpus": str(corpus), "engine": engine, "base": base,
+            "corpora": [str(c) for c in corpora], "engine": engine, "base": base,
             "runs": [{"values": r.values, "defaults": defaults_in(r.values, base),
                       "failures": r.failures, **m} for r, m in zip(rows, metrics, strict=True)],
         }
         click.echo(json.dumps(doc, indent=1))
     else:
-        _print_table(corpus, engine, settings, rows, metrics, base)
+        _print_table(corpora, engine, settings, rows, metrics, base)
     failed = [(i, name, why) for i, r in enumerate(rows) for name, why in r.failures.items()]
     for i, name, why in failed:
         err.print(f"run {i + 1}: {name}: {escape(why)}", highlight=False)
@@ -94,10 +95,13 @@ def sweep(corpus: Path, sets: tuple[str, ...], config: Path | None, engine: str,
                          hint="`heard simulate FILE` on one of them shows the whole error")
 
 
-def _print_table(corpus: Path, engine: str, settings: list[Setting], rows: list[SweepRow],
-                 metrics: list[dict[str, Any]], base: dict[str, int]) -> None:
+def _print_table(corpora: tuple[Path, ...], engine: str, settings: list[Setting],
+                 rows: list[SweepRow], metrics: list[dict[str, Any]],
+                 base: dict[str, int]) -> None:
     runs = f"{len(rows)} run{'s' if len(rows) != 1 else ''}"
-    table = Table(title=f"heard sweep of {escape(str(corpus))} ({runs}, engine {engine})",
+    files = len(rows[0].score.files)
+    shown = escape(", ".join(str(c) for c in corpora))
+    table = Table(title=f"heard sweep of {shown} ({files} files, {runs}, engine {engine})",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", justify="right", no_wrap=True)
     for s in settings:
