@@ -25,20 +25,21 @@ _COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("speech_f1", "speech", "high", "{:.3f}"),
 )
 _LEGEND = (
-    "d: the detector's defaults. *: best in its column among runs where every file "
-    "simulated. DER: stereo with fixed labels, mono with the best mapping. ratio: talk-ratio "
+    "d: the detector's defaults. *: best in its column as printed, among runs where every "
+    "file simulated. DER: stereo with fixed labels, mono with the best mapping. ratio: talk-ratio "
     "error. int F1: interruption F1; bc/int: backchannels counted as interruptions (two "
     "microphones: a mono detector reports no interruptions). conv: conversation count error "
     "per file. speech: frame speech F1. fail: files that failed to simulate, scored as if "
     "the detector had heard nothing.")
 
 
-def _best(values: list[float | None], better: str) -> float | None:
-    """The best of the values; None when there is nothing to choose between."""
+def _best(values: list[float | None], better: str, fmt: str) -> str | None:
+    """The best of the values as printed (runs that print the same tie); None when they
+    all print the same."""
     present = [v for v in values if v is not None]
-    if len(set(present)) < 2:
+    if len({fmt.format(v) for v in present}) < 2:
         return None
-    return min(present) if better == "low" else max(present)
+    return fmt.format(min(present) if better == "low" else max(present))
 
 
 @click.command("sweep")
@@ -111,14 +112,15 @@ def _print_table(corpora: tuple[Path, ...], engine: str, settings: list[Setting]
         table.add_column(title, justify="right", no_wrap=True)
     table.add_column("fail", justify="right", no_wrap=True)
     clean = [m for r, m in zip(rows, metrics, strict=True) if not r.failures]
-    best = {key: _best([m[key] for m in clean], better) for key, _, better, _ in _COLUMNS}
+    best = {key: _best([m[key] for m in clean], better, fmt)
+            for key, _, better, fmt in _COLUMNS}
     for i, (row, m) in enumerate(zip(rows, metrics, strict=True)):
         cells = [f"{i + 1}{'d' if defaults_in(row.values, base) else ''}"]
         cells += [str(row.values[s.name]) for s in settings]
         for key, _, _, fmt in _COLUMNS:
             value = m[key]
             text = "–" if value is None else fmt.format(value)
-            marked = value is not None and value == best[key] and not row.failures
+            marked = value is not None and text == best[key] and not row.failures
             cells.append(f"[bold]{text}*[/bold]" if marked else text)
         cells.append(str(len(row.failures)) if row.failures else "")
         table.add_row(*cells)
