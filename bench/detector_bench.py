@@ -249,7 +249,8 @@ def memory() -> str:
     modules, state = (int(v) for v in result.stdout.split())
     with tempfile.TemporaryDirectory() as tmp:
         built = compile_firmware(firmware_dir(), Path(tmp))
-        machine = sum(code_bytes(p)["viper"] + code_bytes(p)["native"] for p in built)
+        kinds = [code_bytes(p) for p in built]
+        machine = sum(k["viper"] + k["native"] for k in kinds)
     return (
         f"| what | bytes |\n| --- | --- |\n"
         f"| detector modules resident after import (bytecode on the heap) | {modules:,} |\n"

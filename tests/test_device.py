@@ -271,8 +271,8 @@ def test_the_per_block_path_allocates_nothing(device_wavs: list[Path], tmp_path:
     result = subprocess.run(
         [find_micropython(), str(ROOT / "tests/device_scripts/app_heap.py"),
          str(tmp_path / "flash"), str(device_wavs[1])],
-        env=micropython_env([ROOT / "firmware"]), capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, timeout=120, check=False,
+        env=micropython_env([ROOT / "firmware", ROOT / "tests" / "firmware"]),
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr
     frames = int(result.stdout.split("frames")[1].split()[0])

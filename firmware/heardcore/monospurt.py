@@ -114,7 +114,6 @@ class MonoSpurts:
         self.gap = params.mono_spurt_gap_ms // params.frame_ms
         self.max_frames = params.mono_spurt_max_ms // params.frame_ms
         self.min_frames = params.mono_spurt_min_ms // params.frame_ms
-        self.floor = params.mono_fall_floor_db10 * 256 // 10
         self.bits = bytearray(self.max_frames)  # a spurt is judged when it fills this
         size = params.mono_history
         self.history = array.array("i", [0] * size)
@@ -122,7 +121,7 @@ class MonoSpurts:
         self.history_count = 0
         self.history_next = 0
         self.state = array.array("i", [0] * _WORDS)
-        self.state[_FLOOR] = self.floor
+        self.state[_FLOOR] = params.mono_fall_floor_db10 * 256 // 10
         self.state[_GAP] = self.gap
         self.state[_MOST] = self.max_frames
         self.first = 0  # frame index of the first pending frame

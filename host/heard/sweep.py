@@ -172,6 +172,7 @@ def run_sweep(
     _check_corpora(corpora)
     base = base_overrides(config)
     grid = combinations(settings, base)
+    several = len(corpora) > 1
     rows: list[SweepRow] = []
     with tempfile.TemporaryDirectory(prefix="heard-sweep-") as tmp:
         root = _keep_folder(keep) if keep is not None else Path(tmp)
@@ -185,7 +186,6 @@ def run_sweep(
             scores: list[CorpusScore] = []
             failures: dict[str, str] = {}
             for k, corpus in enumerate(corpora, 1):
-                several = len(corpora) > 1
                 pred = run_dir / (f"pred-{k}" if several else "pred")
                 run = simulate_dir(corpus, pred, engine, config_file, jobs)
                 scores.append(evaluate_corpus(corpus, pred, allow_missing=True, vad=False))

@@ -13,7 +13,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from heard.errors import HeardError
-from heard.sweep import Setting, SweepRow, defaults_in, parse_setting, row_metrics, run_sweep
+from heard.sweep import (
+    Setting,
+    SweepRow,
+    base_overrides,
+    defaults_in,
+    parse_setting,
+    row_metrics,
+    run_sweep,
+)
 
 # (key of row_metrics, column title, better when, format)
 _COLUMNS: tuple[tuple[str, str, str, str], ...] = (
@@ -75,7 +83,7 @@ def sweep(corpora: tuple[Path, ...], sets: tuple[str, ...], config: Path | None,
 
     rows = run_sweep(corpora, settings, config=config, engine=engine, jobs=jobs, keep=keep,
                      progress=None if as_json else progress)
-    base = json.loads(config.read_text(encoding="utf-8")) if config is not None else {}
+    base = base_overrides(config)
     metrics = [row_metrics(r) for r in rows]
     if as_json:
         doc: dict[str, Any] = {

@@ -5,23 +5,22 @@
 Boots the app in fast mode, runs 1 s of audio, then runs 3 s more with the heap locked
 (inside the first conversation, which cannot end before its 8 s idle time): any allocation
 raises MemoryError and fails the run. A call frame MicroPython would take from the heap and
-free again falls back to the C stack under the lock instead, so 3 s more run unlocked with
-known garbage on the heap and a collection threshold of 0: any block taken collects the
-garbage first. Prints ``frames N speech N heap_blocks N``: frames run locked, speech
-frames, steps that took a block.
+free again falls back to the C stack under the lock instead, so 3 s more run unlocked,
+each step watched by ``takes_heap`` (tests/firmware/detector_signals.py). Prints
+``frames N speech N heap_blocks N``: frames run locked, speech frames, steps that took a
+block.
 """
 
-import gc
 import sys
 
 import micropython
+from detector_signals import takes_heap
 from heardapp.app import App
 from heardapp.hw_unix import UnixHardware
 
 
-def garbage():
-    junk = [bytearray(256) for _ in range(8)]
-    junk.clear()
+def step(_):
+    app.step()
 
 
 hw = UnixHardware([sys.argv[2]], sys.argv[1], fast=True)
@@ -40,13 +39,7 @@ finally:
 locked = app.detector.frames - start
 taking = 0
 for _ in range(38):
-    gc.collect()
-    garbage()
-    before = gc.mem_alloc()
-    gc.threshold(0)
-    app.step()
-    gc.threshold(-1)
-    if gc.mem_alloc() != before:
+    if takes_heap(step, None):
         taking += 1
 print("frames", locked, "speech", app.detector.speech_frames,
       "heap_blocks", taking)

@@ -26,14 +26,13 @@ from heardcore.wavfile import FORMAT_FLOAT, FORMAT_PCM, RATE, WavError, WavReade
 _CONVERT_HINT = "convert it first, e.g. `ffmpeg -i IN -ac 2 -ar 16000 OUT.wav`"
 CUT_OFF_HINT = "the file was cut off (an interrupted copy or recording); copy it again"
 _PCM_BITS = (8, 16, 24, 32)
+_FLOAT_BITS = (32, 64)
 
 
 def cut_off(exc: WavError) -> bool:
     """Whether the reader's refusal means the file ends too soon: a copy or recording that
     did not finish (0 bytes, or a header cut short)."""
     return str(exc).startswith(("empty file", "truncated header"))
-
-_FLOAT_BITS = (32, 64)
 
 
 @dataclass(frozen=True)
