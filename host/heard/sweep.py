@@ -26,7 +26,7 @@ from heard.errors import HeardError
 from heard.evaluate.corpus import corpus_names, wav_names
 from heard.evaluate.scores import CorpusScore
 from heard.evaluate.scoring import evaluate_corpus
-from heard.simulate.engines import simulate_dir
+from heard.simulate.engines import failure_reason, simulate_dir
 from heardcore.params import SPEC, ConfigError, Params
 
 MAX_COMBINATIONS = 100
@@ -190,7 +190,7 @@ def run_sweep(
                 run = simulate_dir(corpus, pred, engine, config_file, jobs)
                 scores.append(evaluate_corpus(corpus, pred, allow_missing=True, vad=False))
                 for name, exc in sorted(run.failures.items()):
-                    failures[f"{k}/{name}" if several else name] = exc.args[0]
+                    failures[f"{k}/{name}" if several else name] = failure_reason(name, exc)
             score = CorpusScore([f for sc in scores for f in sc.files], scores[0].collar_s,
                                 scores[0].tolerance_ms)
             rows.append(SweepRow(combo, score, failures))

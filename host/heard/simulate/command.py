@@ -13,6 +13,7 @@ from heard.errors import HeardError
 from heard.simulate.engines import (
     ENGINES,
     SimulationResult,
+    failure_reason,
     load_config,
     simulate_dir,
     simulate_file,
@@ -105,6 +106,5 @@ def _simulate_dir(
 def _failure_line(name: str, exc: HeardError) -> str:
     """``  NAME.wav: reason`` (the message's own copy of the path dropped), its hint
     indented under it."""
-    path, sep, reason = str(exc.args[0]).partition(": ")
-    line = f"  {name}.wav: {reason if sep and path.endswith(f'{name}.wav') else exc.args[0]}"
+    line = f"  {name}.wav: {failure_reason(name, exc)}"
     return f"{line}\n      hint: {exc.hint}" if exc.hint else line

@@ -158,6 +158,12 @@ class DirRun:
     failures: dict[str, HeardError]
 
 
+def failure_reason(name: str, exc: HeardError) -> str:
+    """Why file ``NAME.wav`` failed: the error's message without its own copy of the path."""
+    path, sep, reason = str(exc.args[0]).partition(": ")
+    return reason if sep and path.endswith(f"{name}.wav") else str(exc.args[0])
+
+
 def simulate_dir(
     directory: Path, out_dir: Path, engine: str = "micropython", config: Path | None = None,
     jobs: int | None = None, progress: Callable[[str, SimulationResult | None], None] | None = None,
