@@ -1,7 +1,8 @@
 """Detector figures for `make bench`: accuracy against the targets, speed, load and memory.
 
 Accuracy runs the firmware (unix port) over fresh `heard synth` corpora whose seeds the
-detector was never tuned on, and scores them with `heard eval`. Speed times the runner on
+detector was never tuned on, and scores them with `heard eval`; stereo also after a
+simulated `heard calibrate` per file (``heard.simulate.calibrated``). Speed times the runner on
 a long file; the ESP32 load estimate counts viper loop iterations per frame and prices
 them with the measured ~13 cycles per iteration (FACTS.md, ESP32-S3 figures). Memory is
 read from the unix port's GC after import and after building a detector.
@@ -12,14 +13,18 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
+from heard.device import calibration as cal
+from heard.evaluate.scores import CorpusScore
 from heard.evaluate.scoring import evaluate_corpus
 from heard.mpyinfo import code_bytes
 from heard.mpytools import compile_firmware, find_micropython, micropython_env
+from heard.simulate.calibrated import PHASE_S, simulate_calibrated_dir
 from heard.simulate.engines import MICROPYTHON_HEAPSIZE, firmware_dir, simulate_dir
 from heard.synth import generate_corpus
 from heardcore.params import Params
@@ -39,6 +44,58 @@ def _row(name: str, value: str, target: str, ok: bool | None) -> str:
     return f"| {name} | {value} | {target} | {verdict} |"
 
 
+def _metric_rows(score: CorpusScore, channels: int) -> list[str]:
+    target = TARGETS[channels]
+    ratio_pp = score.talk_ratio_error_pp if score.talk_ratio_error_pp is not None else 0.0
+    der = score.der.rate  # stereo: fixed labels; mono: optimal mapping
+    lines = [
+        "| metric | measured | target | |",
+        "| --- | --- | --- | --- |",
+        _row(
+            "diarization error rate" + (" (optimal mapping)" if channels == 1 else ""),
+            f"{der:.1%}", f"<= {target['der']:.0%}", der <= target["der"],
+        ),
+        _row(
+            "talk-ratio error, mean", f"{ratio_pp:.1f} pp",
+            f"<= {target['ratio_pp']:.0f} pp", ratio_pp <= target["ratio_pp"],
+        ),
+    ]
+    if channels == 2:
+        found = score.interruptions
+        f1 = found.f1
+        bc = score.backchannel_error_fraction or 0.0
+        lines += [
+            _row("interruption F1", f"{f1:.2f} ({found.tp} found, {found.fp} false, "
+                 f"{found.fn} missed)", ">= 0.85", f1 >= target["int_f1"]),
+            _row("backchannels counted as interruptions", f"{bc:.0%}", "<= 10%",
+                 bc <= target["bc_as_int"]),
+        ]
+    return lines
+
+
+def _calibrated(corpus: Path, pred: Path, n: int, seed: int) -> list[str]:
+    run = simulate_calibrated_dir(corpus, pred, engine="micropython")
+    score = evaluate_corpus(corpus, pred, vad=False)
+    results = run.calibrations.values()
+    verdicts = Counter(r.verdict for r in results)
+    wide = sum(r.level_unit_db10 == cal.WIDE_LEVEL_UNIT_DB10 for r in results)
+    return [
+        f"### stereo after `heard calibrate`, simulated: the same {n} files (seed {seed})",
+        "",
+        ("Each file as its own installation: `heard.simulate.calibrated` runs the check on "
+        f"the first {PHASE_S} s each party talks alone (the truth finds them), stores what "
+        "`heard calibrate` would store, and reruns the file with it."),
+        "",
+        *_metric_rows(score, 2),
+        "",
+        (f"Verdicts: {verdicts[cal.GOOD]} good, {verdicts[cal.USABLE]} usable, "
+        f"{verdicts[cal.MOVE]} move the device (defaults kept), {verdicts[cal.RETRY]} try "
+        f"again; a {cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB level unit stored for {wide}. "
+        f"Files that failed: {len(run.failures)}."),
+        "",
+    ]
+
+
 def accuracy(n: int) -> str:
     lines = []
     for channels, seed in ACCURACY_SEEDS.items():
@@ -47,32 +104,14 @@ def accuracy(n: int) -> str:
             generate_corpus(corpus, n=n, seed=seed, channels=channels)
             run = simulate_dir(corpus, pred, engine="micropython")
             score = evaluate_corpus(corpus, pred)
-        target = TARGETS[channels]
+            calibrated = _calibrated(corpus, Path(tmp) / "calibrated", n, seed) \
+                if channels == 2 else []
         kind = "stereo" if channels == 2 else "mono"
-        ratio_pp = score.talk_ratio_error_pp if score.talk_ratio_error_pp is not None else 0.0
-        der = score.der.rate  # stereo: fixed labels; mono: optimal mapping
         lines += [
             f"### {kind}: `heard synth --n {n} --seed {seed} --channels {channels}`",
             "",
-            "| metric | measured | target | |",
-            "| --- | --- | --- | --- |",
-            _row(
-                "diarization error rate" + (" (optimal mapping)" if channels == 1 else ""),
-                f"{der:.1%}", f"<= {target['der']:.0%}", der <= target["der"],
-            ),
-            _row(
-                "talk-ratio error, mean", f"{ratio_pp:.1f} pp",
-                f"<= {target['ratio_pp']:.0f} pp", ratio_pp <= target["ratio_pp"],
-            ),
+            *_metric_rows(score, channels),
         ]
-        if channels == 2:
-            f1 = score.interruptions.f1
-            bc = score.backchannel_error_fraction or 0.0
-            lines += [
-                _row("interruption F1", f"{f1:.2f}", ">= 0.85", f1 >= target["int_f1"]),
-                _row("backchannels counted as interruptions", f"{bc:.0%}", "<= 10%",
-                     bc <= target["bc_as_int"]),
-            ]
         best = score.best_vad_mode
         vad_best = score.vad[best].f1 if best is not None else float("nan")
         lines += [
@@ -83,6 +122,7 @@ def accuracy(n: int) -> str:
             "",
             f"Files that failed to simulate: {len(run.failures)}.",
             "",
+            *calibrated,
         ]
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ from heard.device.link import PortInfo, open_port
 from heard.device.monitor_command import Leakage, line, view, who
 from heard.errors import HeardError
 from heardcore import wire
+from heardcore.params import Params
 
 RATE = 16000
 
@@ -187,14 +188,48 @@ def test_silence_means_try_again() -> None:
     assert "customer side" in r.reasons[0]
 
 
+def test_the_level_unit_is_1_db_only_for_a_few_db_of_separation() -> None:
+    unit = cal.level_unit_db10
+    default = Params().level_unit_db10
+    assert [unit(x) for x in (-3.0, 0.0, 1.4, 1.5, 3.0, 5.9, 6.0, 18.0)] == \
+        [default, default, default, 10, 10, 10, default, default]
+    # omni mics 0.1 m apart: arrival time decides, the level keeps the default weight
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 595, arrival=0.9),
+                  phase(cal.CUSTOMER, 595, 600, arrival=0.85))
+    assert r.calibration() == {"level_mid_db10": 0, "level_unit_db10": default}
+    # omni mics far apart: a few dB, the level counts more
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 570), phase(cal.CUSTOMER, 590, 600))
+    assert r.calibration() == {"level_mid_db10": 10, "level_unit_db10": 10}
+    # directional capsules: the level decides at the default already
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 480), phase(cal.CUSTOMER, 520, 580))
+    assert r.calibration() == {"level_mid_db10": 30, "level_unit_db10": default}
+    # nothing stored for a device that should move
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 600, arrival=0.2),
+                  phase(cal.CUSTOMER, 600, 600, arrival=0.1))
+    assert r.calibration() == {} and r.level_unit_db10 is None
+
+
+def test_the_level_unit_is_explained() -> None:
+    assert cal.unit_reason(2.44) == (
+        "1 dB: the sides are 2.4 dB apart in level, as with mics 0.2-0.6 m apart, so level "
+        "counts more (1 dB from 1.5 to 6 dB apart)")
+    assert cal.unit_reason(0.8).startswith(
+        "3 dB, the default: the sides are 0.8 dB apart in level, too little for level to "
+        "count more")
+    assert cal.unit_reason(10.9).startswith(
+        "3 dB, the default: the sides are 10.9 dB apart in level, enough to decide")
+
+
 def test_dry_run_stores_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     from heard.device.calibrate_command import _store
 
     result = cal.judge(phase(cal.EMPLOYEE, 600, 480), phase(cal.CUSTOMER, 520, 580))
     session: Any = None  # a dry run does not talk to the device
-    assert not _store(session, result, {"level_mid_db10": -5}, yes=True, dry_run=True)
-    assert capsys.readouterr().out == \
-        "Dry run: would store level_mid_db10 = 30 (+3.0 dB; it is -5 now). Nothing stored.\n"
+    config = {"level_mid_db10": -5, "level_unit_db10": 10}
+    assert not _store(session, result, config, yes=True, dry_run=True)
+    assert capsys.readouterr().out == (
+        "Dry run: would store level_mid_db10 = 30 (+3.0 dB; it is -5 now) and "
+        "level_unit_db10 = 30 (3.0 dB; it is 10 now). Nothing stored.\n")
 
 
 def test_monitor_leakage_is_smoothed_per_party() -> None:
@@ -556,12 +591,13 @@ def test_ctrl_c_interrupts_even_when_sigint_was_ignored() -> None:
 
 
 @pytest.mark.micropython
-def test_calibrate_good_placement_stores_the_midpoint(tmp_path: Path) -> None:
-    # Employee: ch0 12 dB louder and sooner; customer: ch1 6 dB louder and sooner. The
-    # mics' differences are +12 and -6 dB: the midpoint is +3 dB.
+def test_calibrate_stores_the_midpoint_and_a_level_unit_for_wide_mics(tmp_path: Path) -> None:
+    # As from omni mics far apart: the employee is 4 dB louder and sooner on ch0, the
+    # customer 1 dB louder and sooner on ch1. The differences are +4 and -1 dB: the
+    # midpoint is +1.5 dB, the separation 5 dB, which asks for the 1 dB level unit.
     seconds, lead, employee = 2.0, 0.5, 3.0
     wav = write_wav(tmp_path / "counter.wav", [
-        quiet(lead), talk(12, 4, employee), talk(-6, -4, 3.0), quiet(6)])
+        quiet(lead), talk(4, 4, employee), talk(-1, -4, 3.0), quiet(6)])
     with emulated(tmp_path, wav, {"conversation_idle_ms": 2000}) as dev:
         # The employee phase ends, and the customer's starts, where the WAV switches.
         wait_for_audio(dev.port, lead + employee - seconds - 0.1)
@@ -574,20 +610,23 @@ def test_calibrate_good_placement_stores_the_midpoint(tmp_path: Path) -> None:
         out = result.output
         assert "Employee side: please talk normally for 2 seconds — press Enter" in out
         assert "Store level_mid_db10 = " in out
+        assert " and level_unit_db10 = 10 (1.0 dB; it is 30 now) on the device?" in out
         assert "Verdict: GOOD" in out
+        assert "Level unit: 1 dB: the sides are " in out
         diffs = [float(d) for d in re.findall(r"difference ([+-][0-9.]+) dB", out)]
-        assert diffs == [pytest.approx(12, abs=1.5), pytest.approx(-6, abs=1.5)]
+        assert diffs == [pytest.approx(4, abs=1), pytest.approx(-1, abs=1)]
         stored = [x for x in out.splitlines() if x.startswith("Stored on the device:")]
         assert len(stored) == 1
-        mid = json.loads(stored[0].split(": ", 1)[1].split(" (")[0])["level_mid_db10"]
-        assert 15 <= mid <= 45
+        values = json.loads(stored[0].split(": ", 1)[1].split(" (")[0])
+        assert 5 <= values["level_mid_db10"] <= 25 and values["level_unit_db10"] == 10
         config = hello(dev.port, dev.db)["config"]
-        assert config["level_mid_db10"] == mid and config["conversation_idle_ms"] == 2000
+        assert {k: config[k] for k in values} == values
+        assert config["conversation_idle_ms"] == 2000
         # The device logs the change once no conversation is open.
         # (the conversation's record and the event).
         assert wait_for(lambda: len(dev.emu.written()) >= written + 2, 20)
     changed = events(flash_records(dev.flash), "config_changed")
-    assert [e["text"] for e in changed] == ["level_mid_db10"]
+    assert [e["text"] for e in changed] == ["level_mid_db10,level_unit_db10"]
 
 
 @pytest.mark.micropython

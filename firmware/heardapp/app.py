@@ -15,7 +15,7 @@ before its ms clock gets near 2**30.
 
 import json
 
-from heardcore import record
+from heardcore import record, wire
 from heardcore.detector import Detector
 from heardcore.events import Sink
 from heardcore.params import ConfigError, Params
@@ -372,12 +372,7 @@ class App:
         self.queue_event(record.EVENT_CONFIG_CHANGED, len(names), text=",".join(names))
 
     def live_values(self):
-        st = self.detector.frame_state()
-        return (
-            self.uptime_ms() & 0xFFFFFFFF, st[0] * 10 >> 8, st[1] * 10 >> 8, st[2] * 10 >> 8,
-            st[3] * 10 >> 8, st[4], st[5], st[9], st[10], st[6], max(-128, min(127, st[7])),
-            max(-32768, min(32767, st[8])),
-        )
+        return wire.live_values(self.uptime_ms(), self.detector.frame_state())
 
     def reboot(self):
         self._end_detector()

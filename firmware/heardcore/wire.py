@@ -69,6 +69,16 @@ LIVE_FIELDS = ("uptime_ms", "level0_db10", "level1_db10", "floor0_db10", "floor1
                "vad0", "vad1", "employee", "customer", "near", "tdoa", "evidence")
 
 
+def live_values(uptime_ms, st):
+    """A live-levels body's values from a detector's ``frame_state()`` ``st`` (levels in
+    1/256 dB there, dB x 10 here; the lag and evidence clamped to their fields)."""
+    return (
+        uptime_ms & 0xFFFFFFFF, st[0] * 10 >> 8, st[1] * 10 >> 8, st[2] * 10 >> 8,
+        st[3] * 10 >> 8, st[4], st[5], st[9], st[10], st[6], max(-128, min(127, st[7])),
+        max(-32768, min(32767, st[8])),
+    )
+
+
 class FrameError(ValueError):
     """A chunk between two END bytes that is not an intact frame."""
 

@@ -100,7 +100,8 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "0.1 dB",
         (
             "channel level difference that counts as one unit of evidence; each party's "
-            "learnt level difference starts this far from level_mid"
+            "learnt level difference starts this far from level_mid; heard calibrate "
+            "stores 10 for mics that separate the parties by 1.5-6 dB"
         ),
     ),
     "level_mid_db10": (

@@ -42,6 +42,34 @@ def test_worst_case_inputs_do_not_overflow():
             assert det.frames == 60
 
 
+def test_largest_level_difference_does_not_overflow():
+    # Full-scale bursts on one channel and silence on the other, at the default level unit,
+    # the 1 dB unit heard calibrate stores, and the strongest level cue the parameters allow:
+    # the level cue's evidence grows with its weight and stays within 32 bits.
+    def loud_on(channel):
+        return lambda f, i: 0 if i % 2 != channel or (f // 30) % 2 == 0 else \
+            (32767 if (i // 8) % 2 else -32768)
+
+    most = []
+    for level in ({}, {"level_unit_db10": 10},
+                  {"level_unit_db10": 5, "level_weight_permille": 4000,
+                   "level_mid_db10": -200}):
+        for channel in (0, 1):
+            det = None  # the last detector goes before the next one is placed
+            gc.collect()
+            det = Detector(Params(level), 2, Sink())
+            strongest = talk = 0
+            parties = [0, 0]
+            for frame in constant_frames(120, 2, loud_on(channel)):
+                det.process(frame)
+                state = det.frame_state()
+                strongest = max(strongest, abs(state[8]))  # evidence
+                parties[0] += state[9]  # employee
+                parties[1] += state[10]  # customer
+                talk += state[4] or state[5]
+            assert talk > 40 and parties[channel] > 40 and parties[1 - channel] == 0
+            most.append(strongest)
+    assert most[0] < most[2] < most[4]
 def test_frame_level_sum_stays_a_small_int():
     # highpass_frame returns the frame's sum of |e|; at or above 2**30 it would no longer be a
     # small int, and returning it would allocate. Worst cases at every allowed highpass_shift.

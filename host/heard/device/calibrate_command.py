@@ -1,4 +1,5 @@
-"""``heard calibrate``: a guided placement check that stores ``level_mid_db10``.
+"""``heard calibrate``: a guided placement check that stores ``level_mid_db10`` and
+``level_unit_db10``.
 
 The employee talks, then the customer; the device sends live frames (levels and
 decisions, never audio) and ``heard.device.calibration`` turns them into the level
@@ -22,7 +23,7 @@ from heard.device.live import LiveFrame, LiveSession, connect
 from heardcore.params import Params
 
 LIVE_INTERVAL_MS = 50  # as often as the device sends them
-PARAM = "level_mid_db10"
+MID = "level_mid_db10"
 
 PROMPTS = {
     cal.EMPLOYEE: "Employee side: please talk normally for {s} seconds",
@@ -31,6 +32,8 @@ PROMPTS = {
 }
 
 _GOOD, _USABLE = f"{cal.GOOD_SEPARATION_DB:.0f}", f"{cal.USABLE_SEPARATION_DB:.0f}"
+_WIDE, _UNIT = f"{cal.WIDE_SEPARATION_DB:.1f}", f"{cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f}"
+_DEFAULT_UNIT = f"{Params().level_unit_db10 / 10:.0f}"
 _GATE = f"{Params().distant_drop_db10 / 10 - cal.GATE_MARGIN_DB:.0f}"
 HELP = f"""Check the mic placement and store the calibration on the device.
 
@@ -41,13 +44,15 @@ device's live levels (never audio) heard measures the level difference between t
 hears the talker) and how often the arrival-time cue points at the talker. It says
 whether the placement is good, usable, or the device should move, and stores
 level_mid_db10 halfway between the two differences, so the detector splits them evenly
-from the start (it then refines the split from each side's talk).
+from the start (it then refines the split from each side's talk). It also stores
+level_unit_db10, how much the level counts: {_UNIT} dB when the two differences are
+{_WIDE} to {_GOOD} dB apart, as with omni mics 0.2-0.6 m apart whose arrival time is less
+clear, otherwise the default {_DEFAULT_UNIT} dB (hardware/PLACEMENT.md).
 
 \b
 The placement is good when either cue below is good (one strong cue is enough: the
 detector weighs both), usable when either is usable. Thresholds, from the detector's
-parameters and simulated shops (the placement study, hardware/PLACEMENT.md, will refine
-them):
+parameters and simulated shops (the placement study, hardware/PLACEMENT.md):
 - level separation (employee-phase minus customer-phase difference): good from {_GOOD} dB,
   usable from {_USABLE} dB. With level_unit_db10 = 30, 3 dB from the split is one unit of
   evidence, and the calibration puts each side half the separation from the split:
@@ -107,14 +112,19 @@ def _report(result: cal.Result) -> None:
         click.echo(f"  also: {note}")
     for advice in result.advice:
         click.echo(f"  to do: {advice}")
+    if result.level_unit_db10 is not None:
+        click.echo(f"Level unit: {cal.unit_reason(result.separation_db)}")
+
+
+def _what(name: str, value: int, now: Any) -> str:
+    return f"{name} = {value} ({value / 10:{'+' if name == MID else ''}.1f} dB; it is {now} now)"
 
 
 def _store(session: LiveSession, result: cal.Result, config: dict[str, Any], yes: bool,
            dry_run: bool) -> bool:
-    mid = result.level_mid_db10
-    assert mid is not None
-    now = config.get(PARAM)
-    what = f"{PARAM} = {mid} ({mid / 10:+.1f} dB; it is {now} now)"
+    values = result.calibration()
+    assert values
+    what = " and ".join(_what(name, value, config.get(name)) for name, value in values.items())
     if dry_run:
         click.echo(f"Dry run: would store {what}. Nothing stored.")
         return False
@@ -122,7 +132,6 @@ def _store(session: LiveSession, result: cal.Result, config: dict[str, Any], yes
         click.echo("Nothing stored.")
         return False
     session.keep_alive()
-    values = {PARAM: mid}
     session.client.config_set(values)
     click.echo(f"Stored on the device: {json.dumps(values)} "
                "(it applies from the next conversation).")
@@ -158,7 +167,7 @@ def calibrate(port_name: str | None, db_path: Path | None, seconds: float, yes: 
                 raise SystemExit(1)  # not click Exit: heard.cli.main drops its code
         result = cal.judge(phases[cal.EMPLOYEE], phases[cal.CUSTOMER], config)
         _report(result)
-        if result.level_mid_db10 is None:
+        if not result.calibration():
             click.echo("Nothing stored.")
             raise SystemExit(1)
         _store(session, result, config, yes, dry_run)

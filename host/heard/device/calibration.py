@@ -7,14 +7,14 @@ On them: the median level of each channel and their difference (ch0 - ch1), and 
 of frames whose arrival-time cue points at the right side. "Leakage" in each direction is
 how far below the talker's own mic the other mic hears them (dB; more is better). The
 calibration is ``level_mid_db10``: halfway between the employee-phase and customer-phase
-differences, so each party sits equally far from the detector's split. The detector
-starts from it and then learns each party's difference from their own talk
-(``level_adapt_shift``), so the calibration spares the first minutes after a restart; the
-placement verdict is the lasting part of the check.
+differences, so each party sits equally far from the detector's split (the detector
+starts from it and then learns each party's difference from their own talk,
+``level_adapt_shift``, so it spares the first minutes after a restart), and
+``level_unit_db10``: how much the level counts, chosen from the separation of the two
+phases, which tells mics far apart from close ones and from directional capsules.
 
 The thresholds (see ``GOOD_SEPARATION_DB`` and below) follow from the detector's
-parameters (docs/DETECTOR.md, section 4) and will be refined with the placement study
-(hardware/PLACEMENT.md).
+parameters (docs/DETECTOR.md, section 4) and the placement study (hardware/PLACEMENT.md).
 """
 
 from __future__ import annotations
@@ -59,6 +59,21 @@ ARRIVAL_GOOD = 0.8
 ARRIVAL_USABLE = 0.6
 ARRIVAL_DEAD_UNITS = 0.25  # |tdoa| below this many evidence units points nowhere
 GATE_MARGIN_DB = 6.0
+
+# --- the level unit -----------------------------------------------------------------------
+# The default level unit (3 dB) suits two kinds of placement: omni mics about 0.1 m apart,
+# where the parties differ by about 1 dB and the arrival time decides (a smaller unit lets
+# noise in that 1 dB steer), and directional capsules, whose separation of GOOD_SEPARATION_DB
+# or more puts each party a unit or more from the split already (a smaller unit only makes
+# the level's noise count three times as much). Between the two, omni mics 0.2-0.6 m apart
+# separate the parties by a few dB while their arrival time is less clear, and a 1 dB unit
+# lets the level decide (hardware/PLACEMENT.md, "When the mics cannot be about 0.10 m
+# apart"). WIDE_SEPARATION_DB is where that starts, as this check measures separation (store
+# noise narrows it): simulated in the placement study's cells, omni mics 0.1 m apart
+# measure -0.4 to 1.6 dB (one file in 45 from 1.5 dB), 0.4-0.6 m apart mostly 1.5-6 dB (81
+# of 90 files); directional capsules 2-5 cm apart 4.2-23.7 dB (docs/ACCURACY.md).
+WIDE_SEPARATION_DB = 1.5
+WIDE_LEVEL_UNIT_DB10 = 10
 
 EMPLOYEE, CUSTOMER = "employee", "customer"
 GOOD, USABLE, MOVE, RETRY = "good", "usable", "move the device", "try again"
@@ -183,6 +198,13 @@ class Result:
     advice: list[str] = field(default_factory=list)
     level_mid_db10: int | None = None
     notes: list[str] = field(default_factory=list)  # measured, but not what decided
+    level_unit_db10: int | None = None  # stored with level_mid_db10
+
+    def calibration(self) -> dict[str, int]:
+        """The parameters to store (empty: store nothing)."""
+        if self.level_mid_db10 is None or self.level_unit_db10 is None:
+            return {}
+        return {"level_mid_db10": self.level_mid_db10, "level_unit_db10": self.level_unit_db10}
 
     @property
     def separation_db(self) -> float:
@@ -201,6 +223,30 @@ def quieter(db: float) -> str:
 def midpoint_db10(employee: Phase, customer: Phase) -> int:
     """``level_mid_db10`` halfway between the two phases' differences (rounded half up)."""
     return math.floor((employee.diff_db10 + customer.diff_db10) / 2 + 0.5)
+
+
+def level_unit_db10(separation_db: float) -> int:
+    """The level unit for a measured separation: 1 dB from ``WIDE_SEPARATION_DB`` up to
+    ``GOOD_SEPARATION_DB``, else the detector's default."""
+    if WIDE_SEPARATION_DB <= separation_db < GOOD_SEPARATION_DB:
+        return WIDE_LEVEL_UNIT_DB10
+    return Params().level_unit_db10
+
+
+def unit_reason(separation_db: float) -> str:
+    """Why ``level_unit_db10(separation_db)``, in the installer's words."""
+    unit = level_unit_db10(separation_db)
+    rule = (f"{WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB from {WIDE_SEPARATION_DB:.1f} to "
+            f"{GOOD_SEPARATION_DB:.0f} dB apart")
+    apart = f"the sides are {separation_db:.1f} dB apart in level"
+    if unit == WIDE_LEVEL_UNIT_DB10:
+        return (f"{unit / 10:.0f} dB: {apart}, as with mics 0.2-0.6 m apart, so level counts "
+                f"more ({rule})")
+    if separation_db >= GOOD_SEPARATION_DB:
+        return (f"{unit / 10:.0f} dB, the default: {apart}, enough to decide at the default "
+                f"({rule})")
+    return (f"{unit / 10:.0f} dB, the default: {apart}, too little for level to count more "
+            f"({rule})")
 
 
 def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = None) -> Result:
@@ -276,5 +322,7 @@ def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = N
         if not arrival_good:
             advice.append("keep both mics on the line between employee and customer, about "
                           "0.1 m apart, both open to the room (hardware/PLACEMENT.md)")
-    return Result(employee, customer, verdict, reasons, advice,
-                  None if verdict == MOVE else mid, notes)
+    if verdict == MOVE:
+        return Result(employee, customer, verdict, reasons, advice, None, notes)
+    return Result(employee, customer, verdict, reasons, advice, mid, notes,
+                  level_unit_db10(sep))

@@ -1,0 +1,113 @@
+"""``heard calibrate`` simulated on a synthetic file whose truth is known.
+
+On a device the installer has the employee talk, then the customer, and the check reads
+the live frames of each phase. Here the firmware runs over the file with ``--frames``;
+each frame becomes the live frame the device would send (``heardcore.wire.live_values``),
+and the truth picks each party's phase: the frames where that party alone talks, their
+first ``PHASE_S`` seconds, one every ``LIVE_INTERVAL_MS`` as the device sends them. The
+same ``heard.device.calibration`` then judges the placement and chooses the calibration a
+device would store, so `make bench` can report what a calibrated device would measure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from heard.annotations import Annotation, prediction_dir
+from heard.device import calibration as cal
+from heard.errors import HeardError
+from heard.evaluate.corpus import corpus_names, read_truth
+from heard.simulate.engines import simulate_file, write_prediction
+from heard.simulate.protocol import SimulationResult
+from heardcore import wire
+from heardcore.detector import Detector
+
+PHASE_S = 10  # as long as `heard calibrate --seconds` by default
+LIVE_INTERVAL_MS = 50  # as often as the device sends live frames to `heard calibrate`
+
+
+def live_frames(result: SimulationResult) -> list[dict[str, int]]:
+    """The live frame a device would send after each frame of a ``--frames`` run (its
+    uptime is the frame's time in the file)."""
+    frames = []
+    for line in result.ndjson.splitlines():
+        row = json.loads(line)
+        if row.get("type") != "frame":
+            continue
+        state = [row[name] for name in Detector.FRAME_FIELDS]
+        values = wire.live_values(row["i"] * result.frame_ms, state)
+        frames.append(dict(zip(wire.LIVE_FIELDS, values, strict=True)))
+    return frames
+
+
+def phase(frames: Sequence[dict[str, int]], truth: Annotation, side: str, frame_ms: int,
+          seconds: float = PHASE_S, interval_ms: int = LIVE_INTERVAL_MS) -> list[dict[str, int]]:
+    """The live frames of ``side``'s phase: frames where the truth has ``side`` talking and
+    nobody else, the first ``seconds`` of them, one every ``interval_ms``."""
+    talking: list[set[str]] = [set() for _ in frames]
+    for seg in truth.segments:
+        for i in range(seg.start_ms // frame_ms, min(len(frames), -(-seg.end_ms // frame_ms))):
+            talking[i].add(seg.speaker)
+    alone = [f for f, who in zip(frames, talking, strict=True) if who == {side}]
+    step = max(1, interval_ms // frame_ms)
+    return alone[:int(seconds * 1000) // frame_ms:step]
+
+
+def calibrate(wav: Path, truth: Annotation, engine: str = "micropython",
+              config: Path | None = None) -> cal.Result:
+    """The verdict and calibration ``heard calibrate`` would give on ``wav``'s device (with
+    ``config`` on it before)."""
+    result = simulate_file(wav, engine, config, frames=True)
+    if result.channels != 2:
+        raise HeardError(f"{wav}: heard calibrate needs two microphones; this file has one")
+    frames = live_frames(result)
+    unit = cal.tdoa_unit(result.params)
+    employee, customer = (
+        cal.measure(side, phase(frames, truth, side, result.frame_ms), unit, trim_ms=0)
+        for side in (cal.EMPLOYEE, cal.CUSTOMER))
+    return cal.judge(employee, customer, result.params)
+
+
+@dataclass(frozen=True)
+class CalibratedRun:
+    """What ``simulate_calibrated_dir`` did: each file's calibration and the files that
+    failed (as ``simulate_dir``)."""
+
+    calibrations: dict[str, cal.Result]
+    failures: dict[str, HeardError]
+
+
+def simulate_calibrated_dir(corpus: Path, out_dir: Path, engine: str = "micropython",
+                            jobs: int | None = None) -> CalibratedRun:
+    """Each file of a synthetic corpus as its own installation: calibrate it as above, then
+    simulate it with what the calibration stored (nothing, for a placement it would have
+    the installer move: the defaults) into ``out_dir/NAME.rttm`` and ``.json``."""
+    corpus, out_dir = Path(corpus), Path(out_dir)
+    names = corpus_names(corpus)
+    prediction_dir(corpus, out_dir)
+
+    def one(name: str) -> cal.Result:
+        wav = corpus / f"{name}.wav"
+        result = calibrate(wav, read_truth(corpus, name), engine)
+        config = out_dir / f"{name}.config.json"
+        config.write_text(json.dumps(result.calibration()))
+        run = simulate_file(wav, engine, config)
+        write_prediction(run, out_dir / f"{name}.rttm", out_dir / f"{name}.json", name)
+        return result
+
+    calibrations: dict[str, cal.Result] = {}
+    failures: dict[str, HeardError] = {}
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(names)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(one, name): name for name in names}
+        for future, name in futures.items():
+            try:
+                calibrations[name] = future.result()
+            except HeardError as exc:
+                failures[name] = exc
+    return CalibratedRun(calibrations, failures)
