@@ -211,13 +211,28 @@ def test_the_level_unit_is_1_db_only_for_a_few_db_of_separation() -> None:
 
 def test_the_level_unit_is_explained() -> None:
     assert cal.unit_reason(2.44) == (
-        "1 dB: the sides are 2.4 dB apart in level, as with mics 0.2-0.6 m apart, so level "
-        "counts more (1 dB from 1.5 to 6 dB apart)")
+        "1 dB, so the level counts more: the sides are 2.4 dB apart in level, typical of omni "
+        "mics 0.2-0.6 m apart (heard uses 1 dB when the sides are 1.5 to 6 dB apart)")
     assert cal.unit_reason(0.8).startswith(
-        "3 dB, the default: the sides are 0.8 dB apart in level, too little for level to "
+        "3 dB, the default: the sides are 0.8 dB apart in level, too little for the level to "
         "count more")
     assert cal.unit_reason(10.9).startswith(
-        "3 dB, the default: the sides are 10.9 dB apart in level, enough to decide")
+        "3 dB, the default: the sides are 10.9 dB apart in level, enough for the level to "
+        "decide")
+    # decided on the separation as printed, so the line never contradicts itself
+    assert cal.level_unit_db10(1.46) == 10 and "1.5 dB apart" in cal.unit_reason(1.46)
+    assert cal.unit_reason(1.44).startswith("3 dB, the default: the sides are 1.4 dB")
+    assert cal.level_unit_db10(5.96) == 30 and "6.0 dB apart in level, enough" in \
+        cal.unit_reason(5.96)
+
+
+def test_a_calibration_is_both_settings_or_neither() -> None:
+    e, c = phase(cal.EMPLOYEE, 600, 480), phase(cal.CUSTOMER, 520, 580)
+    with pytest.raises(ValueError, match="together"):
+        cal.Result(e, c, cal.GOOD, level_mid_db10=30)
+    with pytest.raises(ValueError, match="together"):
+        cal.Result(e, c, cal.GOOD, level_unit_db10=10)
+    assert cal.Result(e, c, cal.MOVE).calibration() == {}
 
 
 def test_dry_run_stores_nothing(capsys: pytest.CaptureFixture[str]) -> None:
@@ -230,6 +245,11 @@ def test_dry_run_stores_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == (
         "Dry run: would store level_mid_db10 = 30 (+3.0 dB; it is -5 now) and "
         "level_unit_db10 = 30 (3.0 dB; it is 10 now). Nothing stored.\n")
+    # a level unit that would not change is not sent, the midpoint always is
+    config = {"level_mid_db10": 30, "level_unit_db10": 30}
+    assert not _store(session, result, config, yes=True, dry_run=True)
+    assert capsys.readouterr().out == \
+        "Dry run: would store level_mid_db10 = 30 (+3.0 dB; it is 30 now). Nothing stored.\n"
 
 
 def test_monitor_leakage_is_smoothed_per_party() -> None:
@@ -597,7 +617,7 @@ def test_calibrate_stores_the_midpoint_and_a_level_unit_for_wide_mics(tmp_path: 
     # midpoint is +1.5 dB, the separation 5 dB, which asks for the 1 dB level unit.
     seconds, lead, employee = 2.0, 0.5, 3.0
     wav = write_wav(tmp_path / "counter.wav", [
-        quiet(lead), talk(4, 4, employee), talk(-1, -4, 3.0), quiet(6)])
+        quiet(lead), talk(4, 4, employee), talk(-1, -4, 5.0), quiet(6)])
     with emulated(tmp_path, wav, {"conversation_idle_ms": 2000}) as dev:
         # The employee phase ends, and the customer's starts, where the WAV switches.
         wait_for_audio(dev.port, lead + employee - seconds - 0.1)
@@ -612,7 +632,7 @@ def test_calibrate_stores_the_midpoint_and_a_level_unit_for_wide_mics(tmp_path: 
         assert "Store level_mid_db10 = " in out
         assert " and level_unit_db10 = 10 (1.0 dB; it is 30 now) on the device?" in out
         assert "Verdict: GOOD" in out
-        assert "Level unit: 1 dB: the sides are " in out
+        assert "Level unit: 1 dB, so the level counts more: the sides are " in out
         diffs = [float(d) for d in re.findall(r"difference ([+-][0-9.]+) dB", out)]
         assert diffs == [pytest.approx(4, abs=1), pytest.approx(-1, abs=1)]
         stored = [x for x in out.splitlines() if x.startswith("Stored on the device:")]

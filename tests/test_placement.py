@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from heard import placement
+from heard.device import calibration as cal
 from heard.synth.room import Placement, sample_scene
 
 DOC = Path(__file__).resolve().parent.parent / "hardware" / "PLACEMENT.md"
@@ -36,7 +37,11 @@ def test_pinned_geometry_has_the_requested_distances(seed: int) -> None:
 
 
 def _cell(e: float, c: float, s: float, der: float) -> placement.Cell:
-    return placement.Cell(Placement(e, c, s), 2, 0, der, der / 10, der * 50, 2.0, 1.0)
+    # calibrated: the first file "good" with the 1 dB unit, the second "usable" with the
+    # default; DER after calibration half the default's
+    after = placement.Calibrated((cal.GOOD, cal.USABLE), (10, 30), (der * 5, der * 5),
+                                 (10.0, 10.0), der * 25)
+    return placement.Cell(Placement(e, c, s), 2, 0, der, der / 10, der * 50, 2.0, 1.0, after)
 
 
 def _fake_cells() -> list[placement.Cell]:
@@ -53,9 +58,27 @@ def test_recommendation_table_and_chart_from_numbers() -> None:
     assert "Customer-facing mic within 1.0 m" in text
     table = placement.table(cells).splitlines()
     assert len(table) == 2 + len(cells)
+    assert all(row.count("|") == 11 for row in table)
+    assert table[2].endswith(f"| {cells[0].der / 2:.1%} | 1 good, 1 usable; 1 dB unit on 1 |")
     svg = placement.chart_svg(cells)
     assert svg.startswith("<svg ") and svg.rstrip().endswith("</svg>")
     assert svg.count("<polyline") == 2 * len(placement.SPACING_M) * len(placement.CUSTOMER_M)
+
+
+def test_calibration_summary_by_spacing_and_by_verdict() -> None:
+    cells = _fake_cells()
+    text = placement.calibration_summary(cells)
+    at = [c.der for c in cells if c.placement.spacing_m == 0.2]
+    mean = sum(at) / len(at)
+    assert (f"0.20 m: DER {mean:.1%} → {mean / 2:.1%}, talk-share error {50 * mean:.1f} → "
+            f"{25 * mean:.1f} pp, 1 dB unit on 9 of 18") in text
+    # each verdict's files hold half of every cell's errors and scored time
+    every = sum(c.der for c in cells) / len(cells) / 2
+    assert f"good: {every:.1%} (45 files), usable: {every:.1%} (45 files)." in text
+    assert "move the device" in text  # what it means, even where it was not said
+    bare = [placement.Cell(c.placement, 2, 0, c.der, 0.0, 1.0, 1.0, 1.0) for c in cells]
+    assert placement.calibration_summary(bare) == ""
+    assert placement.table(bare).splitlines()[2].endswith("| | |")
 
 
 def test_update_doc_replaces_only_the_block(tmp_path: Path) -> None:
@@ -93,3 +116,8 @@ def test_one_cell_one_file_end_to_end(tmp_path: Path) -> None:
     assert math.isfinite(row.employee_db) and math.isfinite(row.customer_db)
     assert row.employee_db > 0  # the employee is louder at the employee-facing mic
     assert "| 0.3 | 1.0 | 0.20 |" in placement.table([row])
+    after = row.calibrated
+    assert after is not None and len(after.verdicts) == 1 and len(after.units) == 1
+    assert after.verdicts[0] in (cal.GOOD, cal.USABLE, cal.MOVE, cal.RETRY)
+    assert 0.0 <= after.der <= 1.0 and after.scored_s[0] > 0
+    assert (tmp_path / placement.cell_name(cell) / "calibrated" / "synth_s3_000.json").is_file()

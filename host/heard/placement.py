@@ -3,9 +3,11 @@
 For every cell of a grid (employee to the employee-facing mic, customer to the
 customer-facing mic, mic spacing; metres measured flat) it renders the same few `heard synth`
 conversations with that geometry pinned (``heard.synth.room.Placement``), runs the firmware
-detector on them (``simulate_dir``), scores them (``evaluate_corpus``) and writes a table,
-a chart (SVG, drawn here without a plotting library) and a recommendation into the doc
-between ``<!-- placement:results -->`` and ``<!-- /placement:results -->``.
+detector on them (``simulate_dir``) with its defaults and again after a simulated
+``heard calibrate`` on each file (``heard.simulate.calibrated``), scores them
+(``evaluate_corpus``) and writes a table, a chart (SVG, drawn here without a plotting
+library) and a recommendation into the doc between ``<!-- placement:results -->`` and
+``<!-- /placement:results -->``.
 
 Every cell uses the same seed and file indices, so cells differ only in geometry (and the
 room noise that follows from it): the comparison is paired.
@@ -27,7 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from heard.device import calibration as cal
 from heard.evaluate.scoring import evaluate_corpus
+from heard.simulate.calibrated import PHASE_S, simulate_calibrated_dir
 from heard.simulate.engines import ENGINES, simulate_dir
 from heard.synth.compose import synthesize, write_file
 from heard.synth.corpus import file_name
@@ -47,6 +51,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
+class Calibrated:
+    """One geometry's files after a simulated ``heard calibrate`` each
+    (``heard.simulate.calibrated``): per file, in file order, the check's verdict ("failed"
+    if it could not run), the level unit it stored (None: nothing stored), and the DER's
+    error and scored seconds."""
+
+    verdicts: tuple[str, ...]
+    units: tuple[int | None, ...]
+    errors_s: tuple[float, ...]
+    scored_s: tuple[float, ...]
+    ratio_pp: float  # mean talk-share error over the files
+
+    @property
+    def der(self) -> float:
+        total = sum(self.scored_s)
+        return sum(self.errors_s) / total if total else 0.0
+
+    @property
+    def wide(self) -> int:
+        """Files given the 1 dB level unit."""
+        return sum(u == cal.WIDE_LEVEL_UNIT_DB10 for u in self.units)
+
+
+@dataclass(frozen=True)
 class Cell:
     """Scores of one geometry over its files."""
 
@@ -58,6 +86,7 @@ class Cell:
     ratio_pp: float  # mean |predicted - true| employee talk share, percentage points
     employee_db: float  # employee's speech: own mic minus the other, mean over files
     customer_db: float  # the same for the customer
+    calibrated: Calibrated | None = None
 
 
 def grid() -> list[Placement]:
@@ -100,8 +129,24 @@ def render_cells(work: Path, cells: Sequence[Placement], files: int, seed: int, 
         (work / cell_name(p) / "corpus" / "cell.json").write_text(stamp)
 
 
+def _calibrated(work: Path, p: Placement, engine: str, jobs: int) -> Calibrated:
+    corpus, pred = work / cell_name(p) / "corpus", work / cell_name(p) / "calibrated"
+    shutil.rmtree(pred, ignore_errors=True)
+    run = simulate_calibrated_dir(corpus, pred, engine=engine, jobs=jobs)
+    score = evaluate_corpus(corpus, pred, allow_missing=True, vad=False)
+    results = [run.calibrations.get(f.name) for f in score.files]
+    return Calibrated(
+        tuple(r.verdict if r else "failed" for r in results),
+        tuple(r.level_unit_db10 if r else None for r in results),
+        tuple(f.ier.errors for f in score.files),
+        tuple(f.ier.total for f in score.files),
+        score.talk_ratio_error_pp or 0.0,
+    )
+
+
 def score_cell(work: Path, p: Placement, engine: str, jobs: int) -> Cell:
-    """Run the detector on one cell's files and score it."""
+    """Run the detector on one cell's files and score it, with the defaults and after a
+    simulated ``heard calibrate`` on each file."""
     corpus, pred = work / cell_name(p) / "corpus", work / cell_name(p) / "pred"
     shutil.rmtree(pred, ignore_errors=True)
     run = simulate_dir(corpus, pred, engine=engine, jobs=jobs)
@@ -115,7 +160,7 @@ def score_cell(work: Path, p: Placement, engine: str, jobs: int) -> Cell:
     return Cell(p, len(score.files), len(run.failures), der.rate,
                 der.confusion / der.total if der.total else 0.0,
                 score.talk_ratio_error_pp or 0.0, separation["employee"],
-                separation["customer"])
+                separation["customer"], _calibrated(work, p, engine, jobs))
 
 
 def run_study(work: Path, cells: Sequence[Placement], files: int = FILES_PER_CELL,
@@ -135,20 +180,73 @@ def run_study(work: Path, cells: Sequence[Placement], files: int = FILES_PER_CEL
 # --- the doc -------------------------------------------------------------------------------
 
 
+_VERDICT_ORDER = (cal.GOOD, cal.USABLE, cal.MOVE, cal.RETRY, "failed")
+
+
+def says(c: Calibrated) -> str:
+    """What ``heard calibrate`` said on a cell's files: "3 good, 2 usable; 1 dB unit on 2"."""
+    counts = [f"{c.verdicts.count(v)} {v}" for v in _VERDICT_ORDER if v in c.verdicts]
+    unit = f"; {cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB unit on {c.wide}" if c.wide else ""
+    return ", ".join(counts) + unit
+
+
 def table(cells: Sequence[Cell]) -> str:
     rows = [
         ("| employee to mic (m) | customer to mic (m) | mic spacing (m) | DER | who-is-who "
-        "errors | talk-share error | employee louder at own mic | customer louder at own mic |"),
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "errors | talk-share error | employee louder at own mic | customer louder at own mic "
+        "| DER after `heard calibrate` | `heard calibrate` says |"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in cells:
-        p = c.placement
+        p, k = c.placement, c.calibrated
+        after = f"{k.der:.1%} | {says(k)}" if k else "|"
         rows.append(
             f"| {p.employee_m:.1f} | {p.customer_m:.1f} | {p.spacing_m:.2f} | {c.der:.1%} | "
             f"{c.confusion:.1%} | {c.ratio_pp:.1f} pp | {c.employee_db:+.1f} dB | "
-            f"{c.customer_db:+.1f} dB |"
+            f"{c.customer_db:+.1f} dB | {after} |"
         )
     return "\n".join(rows)
+
+
+def calibration_summary(cells: Sequence[Cell]) -> str:
+    """What a simulated ``heard calibrate`` on each file changes, by spacing, and what its
+    verdicts mean for DER ("" without calibrated figures)."""
+    done = [c for c in cells if c.calibrated is not None]
+    if not done:
+        return ""
+    spacings = sorted({c.placement.spacing_m for c in done})
+
+    def pooled(pool: Sequence[Calibrated]) -> float:
+        total = sum(sum(k.scored_s) for k in pool)
+        return sum(sum(k.errors_s) for k in pool) / total if total else 0.0
+
+    by_spacing = []
+    for sp in spacings:
+        at = [c for c in done if c.placement.spacing_m == sp]
+        ks = [c.calibrated for c in at if c.calibrated is not None]
+        files = sum(len(k.verdicts) for k in ks)
+        by_spacing.append(
+            f"{sp:.2f} m: DER {_mean([c.der for c in at]):.1%} → {_mean([k.der for k in ks]):.1%}, "
+            f"talk-share error {_mean([c.ratio_pp for c in at]):.1f} → "
+            f"{_mean([k.ratio_pp for k in ks]):.1f} pp, "
+            f"{cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB unit on {sum(k.wide for k in ks)} of {files}")
+    verdicts = []
+    ks = [c.calibrated for c in done if c.calibrated is not None]
+    for v in _VERDICT_ORDER:
+        errors = sum(e for k in ks for e, vv in zip(k.errors_s, k.verdicts, strict=True) if vv == v)
+        scored = sum(t for k in ks for t, vv in zip(k.scored_s, k.verdicts, strict=True) if vv == v)
+        n = sum(k.verdicts.count(v) for k in ks)
+        if n:
+            verdicts.append(f"{v}: {errors / scored if scored else 0.0:.1%} ({n} files)")
+    return "\n".join([
+        (f"- **Run `heard calibrate` after mounting the device.** Simulated on each file as "
+         f"its own installation (the check on the first {PHASE_S} s each person talks alone), "
+         "mean DER and talk-share error with the defaults → after it, by spacing: "
+         f"{'; '.join(by_spacing)}."),
+        ("- **What `heard calibrate` says** and the DER after it on the files where it said "
+         f"so: {', '.join(verdicts)}. Where it says \"move the device\" it stores nothing "
+         "and the detector runs with its defaults."),
+    ])
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -290,11 +388,13 @@ def results_block(cells: Sequence[Cell], files: int, seed: int, engine: str,
         BEGIN,
         (f"_Measured {today}: {len(cells)} geometries x {files} synthetic conversations each "
         f"(`heard synth` internals, seed {seed}, the same {files} conversations in every "
-        f"geometry), firmware detector on the {engine} engine with default parameters, "
+        f"geometry), firmware detector on the {engine} engine with default parameters and "
+        "again after a simulated `heard calibrate` on each file, "
         f"{seconds / 60:.1f} minutes on this machine. Files that failed to simulate: "
         f"{failures}._"),
         "",
         recommendation(cells),
+        calibration_summary(cells),
         "",
         f"![DER and talk-share error by placement]({chart})",
         "",

@@ -69,7 +69,9 @@ def test_largest_level_difference_does_not_overflow():
                 talk += state[4] or state[5]
             assert talk > 40 and parties[channel] > 40 and parties[1 - channel] == 0
             most.append(strongest)
-    assert most[0] < most[2] < most[4]
+    assert most[0] < most[2] < most[4] and most[1] < most[3] < most[5]
+
+
 def test_frame_level_sum_stays_a_small_int():
     # highpass_frame returns the frame's sum of |e|; at or above 2**30 it would no longer be a
     # small int, and returning it would allocate. Worst cases at every allowed highpass_shift.

@@ -44,10 +44,11 @@ device's live levels (never audio) heard measures the level difference between t
 hears the talker) and how often the arrival-time cue points at the talker. It says
 whether the placement is good, usable, or the device should move, and stores
 level_mid_db10 halfway between the two differences, so the detector splits them evenly
-from the start (it then refines the split from each side's talk). It also stores
-level_unit_db10, how much the level counts: {_UNIT} dB when the two differences are
-{_WIDE} to {_GOOD} dB apart, as with omni mics 0.2-0.6 m apart whose arrival time is less
-clear, otherwise the default {_DEFAULT_UNIT} dB (hardware/PLACEMENT.md).
+from the start (it then refines the split from each side's talk). It also sets
+level_unit_db10, the level difference worth one unit of evidence: {_UNIT} dB, so the level
+counts more, when the two differences are {_WIDE} to {_GOOD} dB apart, as with omni mics
+0.2-0.6 m apart whose arrival time is less clear; otherwise the default {_DEFAULT_UNIT} dB
+(hardware/PLACEMENT.md); it is sent only when it changes.
 
 \b
 The placement is good when either cue below is good (one strong cue is enough: the
@@ -57,7 +58,8 @@ parameters and simulated shops (the placement study, hardware/PLACEMENT.md):
   usable from {_USABLE} dB. With level_unit_db10 = 30, 3 dB from the split is one unit of
   evidence, and the calibration puts each side half the separation from the split:
   {_GOOD} dB lets the level cue decide alone; below {_USABLE} dB (a third of a unit per
-  side) it barely moves the evidence.
+  side) it barely moves the evidence. The verdict keeps these thresholds with the
+  {_UNIT} dB unit: it makes wide mics better, not as good as mics 0.1 m apart.
 - arrival time pointing at the talker on at least {100 * cal.ARRIVAL_GOOD:.0f}% (good) or \
 {100 * cal.ARRIVAL_USABLE:.0f}% (usable) of each
   side's talk: with mics 0.1 m apart the levels barely differ (under 1 dB in simulation)
@@ -122,8 +124,8 @@ def _what(name: str, value: int, now: Any) -> str:
 
 def _store(session: LiveSession, result: cal.Result, config: dict[str, Any], yes: bool,
            dry_run: bool) -> bool:
-    values = result.calibration()
-    assert values
+    values = {name: value for name, value in result.calibration().items()
+              if name == MID or config.get(name) != value}  # the midpoint: always, as asked
     what = " and ".join(_what(name, value, config.get(name)) for name, value in values.items())
     if dry_run:
         click.echo(f"Dry run: would store {what}. Nothing stored.")

@@ -51,8 +51,8 @@ MIN_TALK_SHARE = 0.15  # ... or a smaller share of the phase's frames
 # peak: a party that is that much quieter at its own mic than the other party at theirs
 # is taken for a passer-by. Speech loudness varies by several dB, so GATE_MARGIN_DB of
 # headroom is required.
-# All of these come from the detector's parameters and simulated rooms, not yet from
-# measurements in real shops; the placement study (hardware/PLACEMENT.md) will refine them.
+# All of these come from the detector's parameters and simulated rooms (the placement
+# study, hardware/PLACEMENT.md), not yet from measurements in real shops.
 GOOD_SEPARATION_DB = 6.0
 USABLE_SEPARATION_DB = 2.0
 ARRIVAL_GOOD = 0.8
@@ -63,15 +63,16 @@ GATE_MARGIN_DB = 6.0
 # --- the level unit -----------------------------------------------------------------------
 # The default level unit (3 dB) suits two kinds of placement: omni mics about 0.1 m apart,
 # where the parties differ by about 1 dB and the arrival time decides (a smaller unit lets
-# noise in that 1 dB steer), and directional capsules, whose separation of GOOD_SEPARATION_DB
-# or more puts each party a unit or more from the split already (a smaller unit only makes
-# the level's noise count three times as much). Between the two, omni mics 0.2-0.6 m apart
-# separate the parties by a few dB while their arrival time is less clear, and a 1 dB unit
-# lets the level decide (hardware/PLACEMENT.md, "When the mics cannot be about 0.10 m
-# apart"). WIDE_SEPARATION_DB is where that starts, as this check measures separation (store
-# noise narrows it): simulated in the placement study's cells, omni mics 0.1 m apart
-# measure -0.4 to 1.6 dB (one file in 45 from 1.5 dB), 0.4-0.6 m apart mostly 1.5-6 dB (81
-# of 90 files); directional capsules 2-5 cm apart 4.2-23.7 dB (docs/ACCURACY.md).
+# noise in that 1 dB steer), and most directional capsules, whose separation of
+# GOOD_SEPARATION_DB or more puts each party a unit or more from the split already (a
+# smaller unit only makes the level's noise count three times as much). Between the two,
+# omni mics 0.2-0.6 m apart separate the parties by a few dB while their arrival time is
+# less clear, and a 1 dB unit lets the level decide (hardware/PLACEMENT.md, "When the mics
+# cannot be about 0.10 m apart"). WIDE_SEPARATION_DB is where that starts, as this check
+# measures separation (store noise narrows it). Simulated (docs/ACCURACY.md): omni mics
+# 0.1 m apart measure -0.4 to 1.6 dB (2 files in 45 from 1.5 dB), 0.2 m apart 0.4-2.5 dB
+# (18 of 45 from 1.5 dB), 0.4-0.6 m apart mostly 1.5-6 dB (81 of 90); directional capsules
+# 2-5 cm apart 4.2-23.7 dB, so the few of them below 6 dB get the 1 dB unit too (4 of 50).
 WIDE_SEPARATION_DB = 1.5
 WIDE_LEVEL_UNIT_DB10 = 10
 
@@ -200,6 +201,10 @@ class Result:
     notes: list[str] = field(default_factory=list)  # measured, but not what decided
     level_unit_db10: int | None = None  # stored with level_mid_db10
 
+    def __post_init__(self) -> None:
+        if (self.level_mid_db10 is None) != (self.level_unit_db10 is None):
+            raise ValueError("a calibration is level_mid_db10 and level_unit_db10 together")
+
     def calibration(self) -> dict[str, int]:
         """The parameters to store (empty: store nothing)."""
         if self.level_mid_db10 is None or self.level_unit_db10 is None:
@@ -227,8 +232,9 @@ def midpoint_db10(employee: Phase, customer: Phase) -> int:
 
 def level_unit_db10(separation_db: float) -> int:
     """The level unit for a measured separation: 1 dB from ``WIDE_SEPARATION_DB`` up to
-    ``GOOD_SEPARATION_DB``, else the detector's default."""
-    if WIDE_SEPARATION_DB <= separation_db < GOOD_SEPARATION_DB:
+    ``GOOD_SEPARATION_DB``, else the detector's default. Decided on the separation to 0.1 dB,
+    as the installer sees it."""
+    if WIDE_SEPARATION_DB <= round(separation_db, 1) < GOOD_SEPARATION_DB:
         return WIDE_LEVEL_UNIT_DB10
     return Params().level_unit_db10
 
@@ -236,17 +242,17 @@ def level_unit_db10(separation_db: float) -> int:
 def unit_reason(separation_db: float) -> str:
     """Why ``level_unit_db10(separation_db)``, in the installer's words."""
     unit = level_unit_db10(separation_db)
-    rule = (f"{WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB from {WIDE_SEPARATION_DB:.1f} to "
-            f"{GOOD_SEPARATION_DB:.0f} dB apart")
+    rule = (f"heard uses {WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB when the sides are "
+            f"{WIDE_SEPARATION_DB:.1f} to {GOOD_SEPARATION_DB:.0f} dB apart")
     apart = f"the sides are {separation_db:.1f} dB apart in level"
     if unit == WIDE_LEVEL_UNIT_DB10:
-        return (f"{unit / 10:.0f} dB: {apart}, as with mics 0.2-0.6 m apart, so level counts "
-                f"more ({rule})")
-    if separation_db >= GOOD_SEPARATION_DB:
-        return (f"{unit / 10:.0f} dB, the default: {apart}, enough to decide at the default "
-                f"({rule})")
-    return (f"{unit / 10:.0f} dB, the default: {apart}, too little for level to count more "
-            f"({rule})")
+        return (f"{unit / 10:.0f} dB, so the level counts more: {apart}, typical of omni mics "
+                f"0.2-0.6 m apart ({rule})")
+    if round(separation_db, 1) >= GOOD_SEPARATION_DB:
+        return (f"{unit / 10:.0f} dB, the default: {apart}, enough for the level to decide "
+                f"at the default ({rule})")
+    return (f"{unit / 10:.0f} dB, the default: {apart}, too little for the level to count "
+            f"more ({rule})")
 
 
 def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = None) -> Result:

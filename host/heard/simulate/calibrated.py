@@ -22,7 +22,7 @@ from heard.annotations import Annotation, prediction_dir
 from heard.device import calibration as cal
 from heard.errors import HeardError
 from heard.evaluate.corpus import corpus_names, read_truth
-from heard.simulate.engines import simulate_file, write_prediction
+from heard.simulate.engines import simulate_file, write_prediction, writing
 from heard.simulate.protocol import SimulationResult
 from heardcore import wire
 from heardcore.detector import Detector
@@ -95,7 +95,8 @@ def simulate_calibrated_dir(corpus: Path, out_dir: Path, engine: str = "micropyt
         wav = corpus / f"{name}.wav"
         result = calibrate(wav, read_truth(corpus, name), engine)
         config = out_dir / f"{name}.config.json"
-        config.write_text(json.dumps(result.calibration()))
+        with writing(config):
+            config.write_text(json.dumps(result.calibration()))
         run = simulate_file(wav, engine, config)
         write_prediction(run, out_dir / f"{name}.rttm", out_dir / f"{name}.json", name)
         return result
@@ -105,9 +106,14 @@ def simulate_calibrated_dir(corpus: Path, out_dir: Path, engine: str = "micropyt
     workers = max(1, min(jobs or os.cpu_count() or 1, len(names)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(one, name): name for name in names}
-        for future, name in futures.items():
-            try:
-                calibrations[name] = future.result()
-            except HeardError as exc:
-                failures[name] = exc
+        try:
+            for future, name in futures.items():
+                try:
+                    calibrations[name] = future.result()
+                except HeardError as exc:
+                    failures[name] = exc
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     return CalibratedRun(calibrations, failures)
