@@ -13,18 +13,16 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from heard.device import calibration as cal
 from heard.evaluate.scores import CorpusScore
 from heard.evaluate.scoring import evaluate_corpus
 from heard.mpyinfo import code_bytes
 from heard.mpytools import compile_firmware, find_micropython, micropython_env
-from heard.simulate.calibrated import PHASE_S, simulate_calibrated_dir
+from heard.simulate.calibrated import PHASE_S, simulate_calibrated_dir, verdict_counts
 from heard.simulate.engines import MICROPYTHON_HEAPSIZE, firmware_dir, simulate_dir
 from heard.synth import generate_corpus
 from heardcore.params import Params
@@ -76,22 +74,18 @@ def _metric_rows(score: CorpusScore, channels: int) -> list[str]:
 def _calibrated(corpus: Path, pred: Path, n: int, seed: int) -> list[str]:
     run = simulate_calibrated_dir(corpus, pred, engine="micropython")
     score = evaluate_corpus(corpus, pred, vad=False)
-    results = run.calibrations.values()
-    verdicts = Counter(r.verdict for r in results)
-    wide = sum(r.level_unit_db10 == cal.WIDE_LEVEL_UNIT_DB10 for r in results)
     return [
         f"### stereo after `heard calibrate`, simulated: the same {n} files (seed {seed})",
         "",
-        ("Each file as its own installation: `heard.simulate.calibrated` runs the check on "
-        f"the first {PHASE_S} s each party talks alone (the truth finds them), stores what "
-        "`heard calibrate` would store, and reruns the file with it."),
+        ("Each file as its own installation (`heard simulate CORPUS --out PRED --calibrate`): "
+         f"the check on the first {PHASE_S} s each party talks alone (the truth finds them), "
+         "then the file rerun with what `heard calibrate` would store."),
         "",
         *_metric_rows(score, 2),
         "",
-        (f"Verdicts: {verdicts[cal.GOOD]} good, {verdicts[cal.USABLE]} usable, "
-        f"{verdicts[cal.MOVE]} move the device (defaults kept), {verdicts[cal.RETRY]} try "
-        f"again; a {cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB level unit stored for {wide}. "
-        f"Files that failed: {len(run.failures)}."),
+        (f"`heard calibrate` said: {verdict_counts(run.calibrations.values())}; where it "
+         "said to move the device nothing was stored. Files that failed: "
+         f"{len(run.failures)}."),
         "",
     ]
 

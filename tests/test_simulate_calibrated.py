@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import statistics
 import struct
 from pathlib import Path
@@ -10,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from click.testing import CliRunner
 
 from heard.annotations import Annotation, Segment
+from heard.cli import cli, main
 from heard.device import calibration as cal
 from heard.errors import HeardError
 from heard.evaluate.corpus import corpus_names, read_truth
@@ -133,3 +137,31 @@ def test_each_file_runs_with_its_own_calibration(device_wavs: list[Path],
         prediction = json.loads((out / f"{name}.json").read_text())
         assert {k: prediction["params"][k] for k in stored} == stored
     assert len(evaluate_corpus(corpus, out, vad=False).files) == len(run.calibrations)
+
+
+@pytest.mark.micropython
+def test_simulate_calibrate_on_the_command_line(
+        device_wavs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    first = device_wavs[0]
+    for f in first.parent.glob(f"{first.stem}.*"):  # the WAV and its truth
+        shutil.copy(f, corpus / f.name)
+    shutil.copy(first, corpus / "no_truth.wav")
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({"conversation_idle_ms": 4000}))
+    out = tmp_path / "pred"
+    assert main(["simulate", str(corpus), "--out", str(out), "--config", str(base),
+                 "--calibrate"]) == 1
+    printed = capsys.readouterr()
+    assert re.search(r"heard calibrate said: 1 (good|usable); 1 dB level unit on [01] \(",
+                     printed.out)
+    assert "1 of 2 file(s) failed:\n  no_truth.wav: no truth to calibrate with (" in printed.err
+    assert "hint: --calibrate needs a corpus written by `heard synth`" in printed.err
+    settings = json.loads((out / f"{first.stem}.config.json").read_text())
+    assert settings["conversation_idle_ms"] == 4000 and "level_unit_db10" in settings
+    prediction = json.loads((out / f"{first.stem}.json").read_text())
+    assert {k: prediction["params"][k] for k in settings} == settings
+    assert not (out / "no_truth.json").exists()
+    single = CliRunner().invoke(cli, ["simulate", str(first), "--calibrate"])
+    assert single.exit_code == 2 and "--calibrate takes a directory" in single.output

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from heard.annotations import Annotation, prediction_dir
+from heard.annotations import Annotation, AnnotationError, prediction_dir
+from heard.config import load_config
 from heard.device import calibration as cal
 from heard.errors import HeardError
-from heard.evaluate.corpus import corpus_names, read_truth
+from heard.evaluate.corpus import read_truth, wav_names
 from heard.simulate.engines import simulate_file, write_prediction, writing
 from heard.simulate.protocol import SimulationResult
 from heardcore import wire
@@ -75,45 +76,76 @@ def calibrate(wav: Path, truth: Annotation, engine: str = "micropython",
 
 @dataclass(frozen=True)
 class CalibratedRun:
-    """What ``simulate_calibrated_dir`` did: each file's calibration and the files that
-    failed (as ``simulate_dir``)."""
+    """What ``simulate_calibrated_dir`` did: each file's calibration and detector run, and
+    the files that failed (as ``simulate_dir``)."""
 
     calibrations: dict[str, cal.Result]
+    results: dict[str, SimulationResult]
     failures: dict[str, HeardError]
 
 
-def simulate_calibrated_dir(corpus: Path, out_dir: Path, engine: str = "micropython",
-                            jobs: int | None = None) -> CalibratedRun:
-    """Each file of a synthetic corpus as its own installation: calibrate it as above, then
-    simulate it with what the calibration stored (nothing, for a placement it would have
-    the installer move: the defaults) into ``out_dir/NAME.rttm`` and ``.json``."""
+def simulate_calibrated_dir(
+    corpus: Path, out_dir: Path, engine: str = "micropython", config: Path | None = None,
+    jobs: int | None = None,
+    progress: Callable[[str, SimulationResult | None], None] | None = None,
+) -> CalibratedRun:
+    """Each WAV of a synthetic corpus as its own installation, ``config`` on its device:
+    calibrate it as above, then simulate it with what the calibration stored on top of
+    ``config`` (nothing, for a placement it would have the installer move) into
+    ``out_dir/NAME.rttm`` and ``.json``, and the settings it ran with into
+    ``NAME.config.json``. A file without its truth, or with one microphone, fails alone."""
     corpus, out_dir = Path(corpus), Path(out_dir)
-    names = corpus_names(corpus)
+    names = wav_names(corpus)
+    base: dict[str, int] = {}
+    if config is not None:
+        load_config(config)  # one clear error up front rather than one per file
+        base = json.loads(config.read_text(encoding="utf-8"))
     prediction_dir(corpus, out_dir)
 
-    def one(name: str) -> cal.Result:
+    def one(name: str) -> tuple[cal.Result, SimulationResult]:
         wav = corpus / f"{name}.wav"
-        result = calibrate(wav, read_truth(corpus, name), engine)
-        config = out_dir / f"{name}.config.json"
-        with writing(config):
-            config.write_text(json.dumps(result.calibration()))
-        run = simulate_file(wav, engine, config)
+        try:
+            truth = read_truth(corpus, name)
+        except AnnotationError as exc:
+            raise HeardError(f"{wav}: no truth to calibrate with ({exc})",
+                             hint="--calibrate needs a corpus written by `heard synth`") from None
+        result = calibrate(wav, truth, engine, config)
+        settings = out_dir / f"{name}.config.json"
+        with writing(settings):
+            settings.write_text(json.dumps({**base, **result.calibration()}))
+        run = simulate_file(wav, engine, settings)
         write_prediction(run, out_dir / f"{name}.rttm", out_dir / f"{name}.json", name)
-        return result
+        return result, run
 
     calibrations: dict[str, cal.Result] = {}
+    results: dict[str, SimulationResult] = {}
     failures: dict[str, HeardError] = {}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(names)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(one, name): name for name in names}
         try:
-            for future, name in futures.items():
+            for future in as_completed(futures):
+                name = futures[future]
                 try:
-                    calibrations[name] = future.result()
+                    calibrations[name], results[name] = future.result()
                 except HeardError as exc:
                     failures[name] = exc
+                if progress is not None:
+                    progress(name, results.get(name))
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-    return CalibratedRun(calibrations, failures)
+    return CalibratedRun(dict(sorted(calibrations.items())), dict(sorted(results.items())),
+                         dict(sorted(failures.items())))
+
+
+def verdict_counts(calibrations: Iterable[cal.Result]) -> str:
+    """"22 good, 7 usable, 1 move the device; 1 dB level unit on 13"."""
+    results = list(calibrations)
+    order = (cal.GOOD, cal.USABLE, cal.MOVE, cal.RETRY)
+    counts = [f"{sum(r.verdict == v for r in results)} {v}" for v in order
+              if any(r.verdict == v for r in results)]
+    wide = sum(r.level_unit_db10 == cal.WIDE_LEVEL_UNIT_DB10 for r in results)
+    return (", ".join(counts) or "no files") + \
+        f"; {cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB level unit on {wide}"

@@ -10,8 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from heard.errors import HeardError
+from heard.simulate.calibrated import simulate_calibrated_dir, verdict_counts
 from heard.simulate.engines import (
     ENGINES,
+    DirRun,
     SimulationResult,
     failure_reason,
     load_config,
@@ -41,9 +43,15 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
               help="Write the engine's whole NDJSON output, one line per frame included.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Directory mode: files run at once (default: CPU count).")
+@click.option("--calibrate", is_flag=True,
+              help="Directory mode, a `heard synth` corpus: each file as its own "
+              "installation, run after what `heard calibrate` would store there (measured on "
+              "the first 10 s each party talks alone by the truth) on top of --config; "
+              "PRED_DIR/NAME.config.json holds the settings each file ran with.")
 def simulate(
     source: Path, out_dir: Path | None, rttm_path: Path | None, json_path: Path | None,
     config_path: Path | None, engine: str, frames_path: Path | None, jobs: int | None,
+    calibrate: bool,
 ) -> None:
     """Run the firmware detector on a WAV file, or on every WAV of a directory.
 
@@ -57,8 +65,10 @@ def simulate(
             raise click.UsageError("a directory needs --out PRED_DIR")
         if rttm_path or json_path or frames_path:
             raise click.UsageError("--rttm, --json and --frames take a single WAV file")
-        _simulate_dir(source, out_dir, engine, config_path, jobs)
+        _simulate_dir(source, out_dir, engine, config_path, jobs, calibrate)
         return
+    if calibrate:
+        raise click.UsageError("--calibrate takes a directory: a corpus written by heard synth")
     if out_dir is not None:
         raise click.UsageError("--out takes a directory of WAV files; use --rttm / --json")
     result = simulate_file(source, engine, config_path, frames=frames_path is not None)
@@ -77,7 +87,8 @@ def _stdout_console() -> Console:
 
 
 def _simulate_dir(
-    source: Path, out_dir: Path, engine: str, config: Path | None, jobs: int | None
+    source: Path, out_dir: Path, engine: str, config: Path | None, jobs: int | None,
+    calibrate: bool = False,
 ) -> None:
     err = Console(stderr=True)
     total = sum(1 for p in source.glob("*.wav") if p.is_file())
@@ -94,9 +105,17 @@ def _simulate_dir(
                 for notice in result.notices:
                     bar.console.print(f"note: {notice}", markup=False, highlight=False)
 
-        run = simulate_dir(source, out_dir, engine, config, jobs, progress=advance)
+        if calibrate:
+            calibrated = simulate_calibrated_dir(source, out_dir, engine, config, jobs,
+                                                 progress=advance)
+            run = DirRun(calibrated.results, calibrated.failures)
+        else:
+            run = simulate_dir(source, out_dir, engine, config, jobs, progress=advance)
     if run.results:
         print_dir_summary(run.results, _stdout_console())
+        if calibrate:
+            click.echo(f"heard calibrate said: {verdict_counts(calibrated.calibrations.values())}"
+                       " (settings in NAME.config.json)")
         click.echo(f"wrote predictions for {len(run.results)} file(s) to {out_dir}")
     if run.failures:
         lines = "\n".join(_failure_line(name, exc) for name, exc in run.failures.items())
