@@ -12,9 +12,7 @@ device would store, so `make bench` can report what a calibrated device would me
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from heard.config import load_config
 from heard.device import calibration as cal
 from heard.errors import HeardError
 from heard.evaluate.corpus import read_truth, wav_names
-from heard.simulate.engines import simulate_file, write_prediction, writing
+from heard.simulate.engines import run_each, simulate_file, write_prediction, writing
 from heard.simulate.protocol import SimulationResult
 from heardcore import wire
 from heardcore.detector import Detector
@@ -117,27 +115,13 @@ def simulate_calibrated_dir(
         write_prediction(run, out_dir / f"{name}.rttm", out_dir / f"{name}.json", name)
         return result, run
 
-    calibrations: dict[str, cal.Result] = {}
-    results: dict[str, SimulationResult] = {}
-    failures: dict[str, HeardError] = {}
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(names)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(one, name): name for name in names}
-        try:
-            for future in as_completed(futures):
-                name = futures[future]
-                try:
-                    calibrations[name], results[name] = future.result()
-                except HeardError as exc:
-                    failures[name] = exc
-                if progress is not None:
-                    progress(name, results.get(name))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return CalibratedRun(dict(sorted(calibrations.items())), dict(sorted(results.items())),
-                         dict(sorted(failures.items())))
+    def done(name: str, pair: tuple[cal.Result, SimulationResult] | None) -> None:
+        if progress is not None:
+            progress(name, pair[1] if pair else None)
+
+    pairs, failures = run_each(names, one, jobs, done)
+    return CalibratedRun({n: p[0] for n, p in pairs.items()}, {n: p[1] for n, p in pairs.items()},
+                         failures)
 
 
 def verdict_counts(calibrations: Iterable[cal.Result]) -> str:

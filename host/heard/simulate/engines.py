@@ -18,10 +18,11 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import heardcore
 from heard.annotations import prediction_dir, write_json, write_rttm
@@ -40,6 +41,7 @@ ENGINES = ("micropython", "cpython")
 # while the modules compile (even the length of the firmware folder's path moves it);
 # 108 KiB leaves room and stays inside the ESP32's 111,936-byte heap.
 MICROPYTHON_HEAPSIZE = "108k"
+T = TypeVar("T")
 
 
 def _memory_hint() -> str:
@@ -188,11 +190,21 @@ def simulate_dir(
         write_prediction(result, out_dir / f"{name}.rttm", out_dir / f"{name}.json", name)
         return result
 
-    results: dict[str, SimulationResult] = {}
+    return DirRun(*run_each(names, one, jobs, progress))
+
+
+def run_each(
+    names: Sequence[str], one: Callable[[str], T], jobs: int | None = None,
+    done: Callable[[str, T | None], None] | None = None,
+) -> tuple[dict[str, T], dict[str, HeardError]]:
+    """``one(name)`` for every name, ``jobs`` at a time (default: the CPU count): the results
+    and the HeardErrors by name, sorted. ``done(name, result or None)`` follows each; an
+    interrupt cancels the names not started."""
+    results: dict[str, T] = {}
     failures: dict[str, HeardError] = {}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(names)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heard-simulate") as pool:
-        futures: dict[Future[SimulationResult], str] = {pool.submit(one, n): n for n in names}
+        futures: dict[Future[T], str] = {pool.submit(one, n): n for n in names}
         try:
             for future in as_completed(futures):
                 name = futures[future]
@@ -200,10 +212,10 @@ def simulate_dir(
                     results[name] = future.result()
                 except HeardError as exc:
                     failures[name] = exc
-                if progress is not None:
-                    progress(name, results.get(name))
+                if done is not None:
+                    done(name, results.get(name))
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-    return DirRun(dict(sorted(results.items())), dict(sorted(failures.items())))
+    return dict(sorted(results.items())), dict(sorted(failures.items()))
