@@ -46,7 +46,8 @@ MIN_TALK_SHARE = 0.15  # ... or a smaller share of the phase's frames
 # detector gives under 2% of speech to the wrong party there: the arrival time carries it.
 # So a placement is also good when the arrival-time cue points at the talker on most talk
 # frames of both phases (ARRIVAL_GOOD), usable on a clear majority (ARRIVAL_USABLE); these
-# two shares are a judgement, not yet measured against the simulation.
+# two shares are a judgement. The placement study checks the verdicts as a whole: DER
+# after calibration by verdict (hardware/PLACEMENT.md, "What `heard calibrate` says").
 # The distant-talker gate drops speech distant_drop_db10 (20 dB) below the recent speech
 # peak: a party that is that much quieter at its own mic than the other party at theirs
 # is taken for a passer-by. Speech loudness varies by several dB, so GATE_MARGIN_DB of
