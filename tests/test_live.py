@@ -249,7 +249,8 @@ def test_dry_run_stores_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     config = {"level_mid_db10": 30, "level_unit_db10": 30}
     assert not _store(session, result, config, yes=True, dry_run=True)
     assert capsys.readouterr().out == \
-        "Dry run: would store level_mid_db10 = 30 (+3.0 dB; it is 30 now). Nothing stored.\n"
+        ("Dry run: would store level_mid_db10 = 30 (+3.0 dB; it is 30 now), keeping "
+         "level_unit_db10 = 30. Nothing stored.\n")
 
 
 def test_monitor_leakage_is_smoothed_per_party() -> None:
@@ -629,8 +630,8 @@ def test_calibrate_stores_the_midpoint_and_a_level_unit_for_wide_mics(tmp_path: 
         assert result.exit_code == 0, result.output
         out = result.output
         assert "Employee side: please talk normally for 2 seconds — press Enter" in out
-        assert "Store level_mid_db10 = " in out
-        assert " and level_unit_db10 = 10 (1.0 dB; it is 30 now) on the device?" in out
+        assert "Store on the device: level_mid_db10 = " in out
+        assert " and level_unit_db10 = 10 (1.0 dB; it is 30 now)? [Y/n]" in out
         assert "Verdict: GOOD" in out
         assert "Level unit: 1 dB, so the level counts more: the sides are " in out
         diffs = [float(d) for d in re.findall(r"difference ([+-][0-9.]+) dB", out)]

@@ -127,10 +127,12 @@ def _store(session: LiveSession, result: cal.Result, config: dict[str, Any], yes
     values = {name: value for name, value in result.calibration().items()
               if name == MID or config.get(name) != value}  # the midpoint: always, as asked
     what = " and ".join(_what(name, value, config.get(name)) for name, value in values.items())
+    what += "".join(f", keeping {name} = {value}" for name, value in
+                    result.calibration().items() if name not in values)
     if dry_run:
         click.echo(f"Dry run: would store {what}. Nothing stored.")
         return False
-    if not yes and not click.confirm(f"Store {what} on the device?", default=True):
+    if not yes and not click.confirm(f"Store on the device: {what}?", default=True):
         click.echo("Nothing stored.")
         return False
     session.keep_alive()
