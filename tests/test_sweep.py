@@ -198,3 +198,24 @@ def test_keep_and_config_are_checked_before_running(device_wavs: list[Path],
     (lonely / "a.wav").write_bytes(device_wavs[0].read_bytes())
     with pytest.raises(HeardError, match="1 truth file\\(s\\) without a WAV, e.g. b.truth"):
         run_sweep(lonely, [Setting("vad_on_db10", (50,))])
+
+
+@pytest.mark.micropython
+def test_a_calibrated_sweep_runs_each_file_after_its_calibration(
+        device_wavs: list[Path], tmp_path: Path) -> None:
+    corpus = device_wavs[0].parent
+    keep = tmp_path / "keep"
+    [row] = run_sweep(corpus, [Setting("vad_on_db10", (50,))], keep=keep, calibrate=True)
+    assert not row.failures
+    pred = keep / "run-01" / "pred"
+    for wav in device_wavs:
+        settings = json.loads((pred / f"{wav.stem}.config.json").read_text())
+        assert settings["vad_on_db10"] == 50 and "level_mid_db10" in settings
+        assert json.loads((pred / f"{wav.stem}.json").read_text())["params"]["level_unit_db10"] \
+            == settings["level_unit_db10"]
+    with pytest.raises(HeardError, match="level_mid_db10 cannot be swept with it"):
+        run_sweep(corpus, [Setting("level_mid_db10", (0, 10))], calibrate=True)
+    result = CliRunner().invoke(cli, ["sweep", str(corpus), "--set", "vad_on_db10=50",
+                                      "--calibrate", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["calibrated"] is True

@@ -22,10 +22,12 @@ from typing import Any
 import soundfile
 
 from heard.config import load_config
+from heard.device.calibration import STORED
 from heard.errors import HeardError
 from heard.evaluate.corpus import corpus_names, wav_names
 from heard.evaluate.scores import CorpusScore
 from heard.evaluate.scoring import evaluate_corpus
+from heard.simulate.calibrated import simulate_calibrated_dir
 from heard.simulate.engines import failure_reason, simulate_dir
 from heardcore.params import SPEC, ConfigError, Params
 
@@ -160,6 +162,7 @@ def run_sweep(
     jobs: int | None = None,
     keep: Path | None = None,
     progress: Callable[[int, int, dict[str, int]], None] | None = None,
+    calibrate: bool = False,
 ) -> list[SweepRow]:
     """Simulate and score the corpora once per combination, in order; each run's score
     covers the files of every corpus.
@@ -167,8 +170,15 @@ def run_sweep(
     ``keep``: write each run's ``config.json`` and predictions to ``keep/run-NN/pred`` (one
     corpus) or ``keep/run-NN/pred-K`` (the K-th of several) instead of a temporary folder.
     ``progress(i, n, combo)`` is called before each run. A failed file is named ``NAME``,
-    or ``K/NAME`` with several corpora."""
+    or ``K/NAME`` with several corpora. With ``calibrate`` each file runs after a simulated
+    ``heard calibrate`` (``heard.simulate.calibrated``), which sets the calibrated
+    parameters, so they cannot be swept then."""
     corpora = [Path(corpora)] if isinstance(corpora, (str, Path)) else [Path(c) for c in corpora]
+    if calibrate:
+        chosen = sorted({s.name for s in settings} & set(STORED))
+        if chosen:
+            raise HeardError(f"--calibrate chooses {' and '.join(STORED)} for each file: "
+                             f"{', '.join(chosen)} cannot be swept with it")
     _check_corpora(corpora)
     base = base_overrides(config)
     grid = combinations(settings, base)
@@ -187,7 +197,8 @@ def run_sweep(
             failures: dict[str, str] = {}
             for k, corpus in enumerate(corpora, 1):
                 pred = run_dir / (f"pred-{k}" if several else "pred")
-                run = simulate_dir(corpus, pred, engine, config_file, jobs)
+                run = (simulate_calibrated_dir(corpus, pred, engine, config_file, jobs)
+                       if calibrate else simulate_dir(corpus, pred, engine, config_file, jobs))
                 scores.append(evaluate_corpus(corpus, pred, allow_missing=True, vad=False))
                 for name, exc in sorted(run.failures.items()):
                     failures[f"{k}/{name}" if several else name] = failure_reason(name, exc)

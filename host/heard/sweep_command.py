@@ -64,8 +64,11 @@ def _best(values: list[float | None], better: str, fmt: str) -> str | None:
               help="A new or empty folder: keep each run's config.json and predictions "
               "in KEEP/run-NN/.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.option("--calibrate", is_flag=True,
+              help="Run each file after a simulated `heard calibrate`, as `heard simulate DIR "
+              "--calibrate` does (it sets level_mid_db10 and level_unit_db10).")
 def sweep(corpora: tuple[Path, ...], sets: tuple[str, ...], config: Path | None, engine: str,
-          jobs: int | None, keep: Path | None, as_json: bool) -> None:
+          jobs: int | None, keep: Path | None, as_json: bool, calibrate: bool) -> None:
     """Run the firmware detector over the corpora once per combination of parameter values
     and score every run against the truth (all corpora's files together).
 
@@ -82,18 +85,20 @@ def sweep(corpora: tuple[Path, ...], sets: tuple[str, ...], config: Path | None,
         err.print(f"run {i + 1}/{n}: {shown}")
 
     rows = run_sweep(corpora, settings, config=config, engine=engine, jobs=jobs, keep=keep,
-                     progress=None if as_json else progress)
+                     progress=None if as_json else progress, calibrate=calibrate)
     base = base_overrides(config)
     metrics = [row_metrics(r) for r in rows]
     if as_json:
         doc: dict[str, Any] = {
             "corpora": [str(c) for c in corpora], "engine": engine, "base": base,
+            "calibrated": calibrate,
             "runs": [{"values": r.values, "defaults": defaults_in(r.values, base),
                       "failures": r.failures, **m} for r, m in zip(rows, metrics, strict=True)],
         }
         click.echo(json.dumps(doc, indent=1))
     else:
-        _print_table(corpora, engine, settings, rows, metrics, base)
+        _print_table(corpora, engine + (", each file calibrated" if calibrate else ""), settings,
+                     rows, metrics, base)
     failed = [(i, name, why) for i, r in enumerate(rows) for name, why in r.failures.items()]
     for i, name, why in failed:
         err.print(f"run {i + 1}: {name}: {escape(why)}", highlight=False)

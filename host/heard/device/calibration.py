@@ -77,6 +77,8 @@ GATE_MARGIN_DB = 6.0
 WIDE_SEPARATION_DB = 1.5
 WIDE_LEVEL_UNIT_DB10 = 10
 
+STORED = ("level_mid_db10", "level_unit_db10")  # the parameters the check stores
+
 EMPLOYEE, CUSTOMER = "employee", "customer"
 GOOD, USABLE, MOVE, RETRY = "good", "usable", "move the device", "try again"
 LiveFrame = Mapping[str, int]
@@ -210,7 +212,7 @@ class Result:
         """The parameters to store (empty: store nothing)."""
         if self.level_mid_db10 is None or self.level_unit_db10 is None:
             return {}
-        return {"level_mid_db10": self.level_mid_db10, "level_unit_db10": self.level_unit_db10}
+        return dict(zip(STORED, (self.level_mid_db10, self.level_unit_db10), strict=True))
 
     @property
     def separation_db(self) -> float:
