@@ -215,11 +215,6 @@ def calibration_summary(cells: Sequence[Cell]) -> str:
     if not done:
         return ""
     spacings = sorted({c.placement.spacing_m for c in done})
-
-    def pooled(pool: Sequence[Calibrated]) -> float:
-        total = sum(sum(k.scored_s) for k in pool)
-        return sum(sum(k.errors_s) for k in pool) / total if total else 0.0
-
     by_spacing = []
     for sp in spacings:
         at = [c for c in done if c.placement.spacing_m == sp]

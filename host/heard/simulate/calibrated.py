@@ -6,7 +6,8 @@ each frame becomes the live frame the device would send (``heardcore.wire.live_v
 and the truth picks each party's phase: the frames where that party alone talks, their
 first ``PHASE_S`` seconds, one every ``LIVE_INTERVAL_MS`` as the device sends them. The
 same ``heard.device.calibration`` then judges the placement and chooses the calibration a
-device would store, so `make bench` can report what a calibrated device would measure.
+device would store, so ``heard simulate DIR --calibrate``, ``heard sweep --calibrate``,
+`make bench` and `make placement` can report what a calibrated device would measure.
 """
 
 from __future__ import annotations
