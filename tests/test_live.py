@@ -180,6 +180,33 @@ def test_swapped_mics_and_a_distant_party_mean_move_the_device() -> None:
                      {"distant_drop_db10": 300}).verdict == cal.GOOD
 
 
+def test_the_other_person_talking_means_try_again() -> None:
+    employee = phase(cal.EMPLOYEE, 600, 590, arrival=0.9)
+    r = cal.judge(employee, phase(cal.CUSTOMER, 600, 592, arrival=0.05, wrong=0.85))
+    assert r.verdict == cal.RETRY and r.calibration() == {}
+    assert r.reasons == [
+        ("while the customer side talked, the sound came from the employee's side on 85% of "
+        "the talk, as it did while the employee talked: it sounds like the employee talked "
+        "then")]
+    assert r.advice == [("try again: only the customer talks in the customer part, standing "
+                         "where customers stand, and the employee stays quiet"),
+                        ("if it says this again although only the customer talked, move the "
+                         "device: the customer's voice reaches the employee mic first "
+                         "(hardware/PLACEMENT.md)")]
+    r = cal.judge(phase(cal.EMPLOYEE, 592, 600, wrong=0.7),
+                  phase(cal.CUSTOMER, 590, 600, arrival=0.9))
+    assert r.verdict == cal.RETRY and r.reasons[0].startswith("while the employee side")
+    # the other side's own talk points nowhere clearly: a placement problem, not this
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 590, arrival=0.5),
+                  phase(cal.CUSTOMER, 600, 592, wrong=0.85))
+    assert r.verdict == cal.MOVE
+    # the levels tell the two apart (4 dB): a far talker arriving from the wrong side, as
+    # with mics far apart, not the wrong person; the level calibration stands
+    r = cal.judge(phase(cal.EMPLOYEE, 600, 570, arrival=0.9),
+                  phase(cal.CUSTOMER, 590, 600, wrong=0.85))
+    assert r.verdict == cal.USABLE and r.level_unit_db10 == 10
+
+
 def test_silence_means_try_again() -> None:
     r = cal.judge(phase(cal.EMPLOYEE, 600, 400, talk=3), phase(cal.CUSTOMER, 400, 600))
     assert r.verdict == cal.RETRY and r.level_mid_db10 is None
@@ -662,6 +689,21 @@ def test_calibrate_equal_levels_say_move_and_store_nothing(tmp_path: Path) -> No
         assert "turn the" in result.output and "Nothing stored." in result.output
         assert "Stored on the device" not in result.output
         assert hello(dev.port, dev.db)["config"]["level_mid_db10"] == 0
+        assert not (dev.flash / "config.json").exists()
+
+
+@pytest.mark.micropython
+def test_calibrate_when_the_employee_talks_through_both_parts(tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "chatty.wav", [quiet(0.5), talk(1, 4, 14)])
+    with emulated(tmp_path, wav) as dev:
+        assert wait_for(lambda: _answers(dev.port), 10)
+        result = invoke(["calibrate", "--port", dev.port, "--db", str(dev.db), "--seconds",
+                         "2", "--yes"])
+        assert result.exit_code == 1, result.output
+        assert "Verdict: TRY AGAIN" in result.output
+        assert "it sounds like the employee talked then" in result.output
+        assert "to do: try again: only the customer talks" in result.output
+        assert "Nothing stored." in result.output and "Level unit" not in result.output
         assert not (dev.flash / "config.json").exists()
 
 

@@ -232,7 +232,8 @@ def calibration_summary(cells: Sequence[Cell]) -> str:
         scored = sum(t for k in ks for t, vv in zip(k.scored_s, k.verdicts, strict=True) if vv == v)
         n = sum(k.verdicts.count(v) for k in ks)
         if n:
-            verdicts.append(f"{v}: {errors / scored if scored else 0.0:.1%} ({n} files)")
+            verdicts.append(f"{v}: {errors / scored if scored else 0.0:.1%} "
+                            f"({n} file{'s' if n != 1 else ''})")
     return "\n".join([
         (f"- **Run `heard calibrate` after mounting the device.** Simulated on each file as "
          f"its own installation (the check on the first {PHASE_S} s each person talks alone), "

@@ -59,6 +59,10 @@ USABLE_SEPARATION_DB = 2.0
 ARRIVAL_GOOD = 0.8
 ARRIVAL_USABLE = 0.6
 ARRIVAL_DEAD_UNITS = 0.25  # |tdoa| below this many evidence units points nowhere
+# A phase whose talk comes from the other side on ARRIVAL_USABLE of its frames, while the
+# other phase's comes from where it should, with the two phases' level differences within
+# SAME_TALKER_DB, is the other person talking: try again.
+SAME_TALKER_DB = 1.0
 GATE_MARGIN_DB = 6.0
 
 # --- the level unit -----------------------------------------------------------------------
@@ -283,6 +287,26 @@ def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = N
         advice.append("the employee mic (L/R to GND) must face the employee, the customer "
                       "mic (L/R to VDD) the customer; check the wiring (hardware/README.md)")
         return Result(employee, customer, MOVE, reasons, advice)
+    for part, source in ((customer, employee), (employee, customer)):
+        # One side's talk comes from the other side, as the other side's own talk does, and
+        # the levels say the same person too: the wrong person talked (or stood on the wrong
+        # side), not a placement fault, and what was measured is not a calibration. (Arrival
+        # alone is not enough: a talker farther off than the mics' window can arrive from
+        # the wrong side, and the levels then still tell the two apart.)
+        if part.arrival_wrong >= ARRIVAL_USABLE and source.arrival_share >= ARRIVAL_USABLE \
+                and abs(sep) < SAME_TALKER_DB:
+            reasons.append(
+                f"while the {part.side} side talked, the sound came from the {source.side}'s side "
+                f"on {100 * part.arrival_wrong:.0f}% of the talk, as it did while the "
+                f"{source.side} talked: it sounds like the {source.side} talked then")
+            advice.append(
+                f"try again: only the {part.side} talks in the {part.side} part, standing where "
+                f"{part.side}s stand, and the {source.side} stays quiet")
+            advice.append(
+                f"if it says this again although only the {part.side} talked, move the device: "
+                f"the {part.side}'s voice reaches the {source.side} mic first "
+                "(hardware/PLACEMENT.md)")
+            return Result(employee, customer, RETRY, reasons, advice)
     if not lo <= mid <= hi:
         reasons.append(f"the two mics differ by {abs(mid) / 10:.0f} dB whoever talks: more "
                        f"than the detector can correct ({lo / 10:.0f}..{hi / 10:.0f} dB)")
