@@ -84,7 +84,7 @@ def _calibrated(corpus: Path, pred: Path, n: int, seed: int) -> list[str]:
         *_metric_rows(score, 2),
         "",
         (f"`heard calibrate` said: {verdict_counts(run.calibrations.values())}; where it "
-         "said to move the device nothing was stored. Files that failed: "
+         "said to move the device or try again nothing was stored. Files that failed: "
          f"{len(run.failures)}."),
         "",
     ]

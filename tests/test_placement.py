@@ -121,3 +121,11 @@ def test_one_cell_one_file_end_to_end(tmp_path: Path) -> None:
     assert after.verdicts[0] in (cal.GOOD, cal.USABLE, cal.MOVE, cal.RETRY)
     assert 0.0 <= after.der <= 1.0 and after.scored_s[0] > 0
     assert (tmp_path / placement.cell_name(cell) / "calibrated" / "synth_s3_000.json").is_file()
+
+
+def test_what_calibrate_said_is_counted_in_verdict_order() -> None:
+    after = placement.Calibrated(("usable", "failed", "good", "try again", "good"),
+                                 (10, None, 30, None, 10), (1.0,) * 5, (10.0,) * 5, 2.0)
+    assert placement.says(after) == "2 good, 1 usable, 1 try again, 1 failed; 1 dB unit on 2"
+    plain = placement.Calibrated(("good",), (30,), (1.0,), (10.0,), 2.0)
+    assert placement.says(plain) == "1 good"

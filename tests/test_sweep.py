@@ -219,3 +219,12 @@ def test_a_calibrated_sweep_runs_each_file_after_its_calibration(
                                       "--calibrate", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["calibrated"] is True
+
+
+def test_a_calibrated_sweep_refuses_a_mono_corpus_before_running(tmp_path: Path) -> None:
+    from heard.synth import generate_corpus
+
+    generate_corpus(tmp_path / "mono", n=1, seed=5, channels=1)
+    with pytest.raises(HeardError, match="1 channel\\(s\\); --calibrate needs two microphones"):
+        run_sweep(tmp_path / "mono", [Setting("vad_on_db10", (50,))], calibrate=True,
+                  progress=lambda i, n, combo: pytest.fail("a run started"))

@@ -180,14 +180,9 @@ def run_study(work: Path, cells: Sequence[Placement], files: int = FILES_PER_CEL
 # --- the doc -------------------------------------------------------------------------------
 
 
-_VERDICT_ORDER = (cal.GOOD, cal.USABLE, cal.MOVE, cal.RETRY, "failed")
-
-
 def says(c: Calibrated) -> str:
     """What ``heard calibrate`` said on a cell's files: "3 good, 2 usable; 1 dB unit on 2"."""
-    counts = [f"{c.verdicts.count(v)} {v}" for v in _VERDICT_ORDER if v in c.verdicts]
-    unit = f"; {cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB unit on {c.wide}" if c.wide else ""
-    return ", ".join(counts) + unit
+    return cal.verdict_summary(c.verdicts, c.wide)
 
 
 def table(cells: Sequence[Cell]) -> str:
@@ -227,7 +222,7 @@ def calibration_summary(cells: Sequence[Cell]) -> str:
             f"{cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB unit on {sum(k.wide for k in ks)} of {files}")
     verdicts = []
     ks = [c.calibrated for c in done if c.calibrated is not None]
-    for v in _VERDICT_ORDER:
+    for v in (*cal.VERDICTS, "failed"):
         errors = sum(e for k in ks for e, vv in zip(k.errors_s, k.verdicts, strict=True) if vv == v)
         scored = sum(t for k in ks for t, vv in zip(k.scored_s, k.verdicts, strict=True) if vv == v)
         n = sum(k.verdicts.count(v) for k in ks)
@@ -240,8 +235,8 @@ def calibration_summary(cells: Sequence[Cell]) -> str:
          "mean DER and talk-share error with the defaults → after it, by spacing: "
          f"{'; '.join(by_spacing)}."),
         ("- **What `heard calibrate` says** and the DER after it on the files where it said "
-         f"so: {', '.join(verdicts)}. Where it says \"move the device\" it stores nothing "
-         "and the detector runs with its defaults."),
+         f"so: {', '.join(verdicts)}. Where it says \"move the device\" or \"try again\" it "
+         "stores nothing and the detector runs with its defaults."),
     ])
 
 

@@ -125,8 +125,9 @@ def _keep_folder(keep: Path) -> Path:
     return keep
 
 
-def _check_corpora(corpora: Sequence[Path]) -> None:
-    """Each a corpus whose truth files all have their WAV, none given twice."""
+def _check_corpora(corpora: Sequence[Path], calibrate: bool = False) -> None:
+    """Each a corpus whose truth files all have their WAV, none given twice; with
+    ``calibrate`` every WAV has two channels."""
     if not corpora:
         raise HeardError("no corpus to sweep over")
     if len({c.resolve() for c in corpora}) != len(corpora):
@@ -140,11 +141,14 @@ def _check_corpora(corpora: Sequence[Path]) -> None:
                              hint="copy the corpus again, WAVs included")
         for name in names:  # scoring reads each WAV: one it cannot open would stop a run
             try:
-                soundfile.info(str(corpus / f"{name}.wav"))
+                channels = soundfile.info(str(corpus / f"{name}.wav")).channels
             except (OSError, RuntimeError):
                 raise HeardError(f"{corpus / name}.wav: cannot read it as audio",
                                  hint="copy the corpus again; a file cut short still opens "
                                  "and is listed as failed") from None
+            if calibrate and channels != 2:
+                raise HeardError(f"{corpus / name}.wav: {channels} channel(s); --calibrate "
+                                 "needs two microphones", hint="sweep it without --calibrate")
 
 
 def defaults_in(combo: dict[str, int], base: dict[str, int]) -> bool:
@@ -179,7 +183,7 @@ def run_sweep(
         if chosen:
             raise HeardError(f"--calibrate chooses {' and '.join(STORED)} for each file: "
                              f"{', '.join(chosen)} cannot be swept with it")
-    _check_corpora(corpora)
+    _check_corpora(corpora, calibrate)
     base = base_overrides(config)
     grid = combinations(settings, base)
     several = len(corpora) > 1

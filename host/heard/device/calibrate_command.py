@@ -69,9 +69,10 @@ default) quieter at
   its own mic than the other side at theirs: the detector ignores speech
   distant_drop_db10 below the loudest as a passer-by.
 
-If one side's part sounds like the other side talking (it comes from the other side, at
-the other side's levels), it asks to try again. Exit status 1 when nothing was stored
-because of the placement, silence or the wrong person talking.
+If one side's part sounds like the other side talking (it comes from the other side and
+is louder on the other side's mic, as the other side's own talk is), it asks to try
+again. Exit status 1 when nothing was stored because of the placement, silence or the
+wrong person talking.
 """
 
 

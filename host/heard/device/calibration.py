@@ -60,8 +60,9 @@ ARRIVAL_GOOD = 0.8
 ARRIVAL_USABLE = 0.6
 ARRIVAL_DEAD_UNITS = 0.25  # |tdoa| below this many evidence units points nowhere
 # A phase whose talk comes from the other side on ARRIVAL_USABLE of its frames, while the
-# other phase's comes from where it should, with the two phases' level differences within
-# SAME_TALKER_DB, is the other person talking: try again.
+# other phase's comes from where it should, and is louder on the other side's mic, with the
+# two phases' level differences within SAME_TALKER_DB, is the other person talking: try
+# again.
 SAME_TALKER_DB = 1.0
 GATE_MARGIN_DB = 6.0
 
@@ -85,6 +86,7 @@ STORED = ("level_mid_db10", "level_unit_db10")  # the parameters the check store
 
 EMPLOYEE, CUSTOMER = "employee", "customer"
 GOOD, USABLE, MOVE, RETRY = "good", "usable", "move the device", "try again"
+VERDICTS = (GOOD, USABLE, MOVE, RETRY)
 LiveFrame = Mapping[str, int]
 
 
@@ -220,7 +222,23 @@ class Result:
 
     @property
     def separation_db(self) -> float:
-        return self.employee.diff_db - self.customer.diff_db
+        return separation_db(self.employee, self.customer)
+
+
+def separation_db(employee: Phase, customer: Phase) -> float:
+    """The employee-phase minus the customer-phase level difference, to 0.1 dB (half up):
+    one value for the verdict, the level unit and what is printed."""
+    return math.floor(employee.diff_db10 - customer.diff_db10 + 0.5) / 10
+
+
+def verdict_summary(verdicts: Sequence[str], wide: int) -> str:
+    """"3 good, 2 usable; 1 dB unit on 2": how often each verdict was given (in ``VERDICTS``
+    order, other labels such as "failed" after), and on how many the 1 dB level unit was
+    stored (left out when none)."""
+    order = list(VERDICTS) + sorted(set(verdicts) - set(VERDICTS))
+    counts = [f"{list(verdicts).count(v)} {v}" for v in order if v in verdicts]
+    unit = f"; {WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB unit on {wide}" if wide else ""
+    return (", ".join(counts) or "no files") + unit
 
 
 def quieter(db: float) -> str:
@@ -239,9 +257,9 @@ def midpoint_db10(employee: Phase, customer: Phase) -> int:
 
 def level_unit_db10(separation_db: float) -> int:
     """The level unit for a measured separation: 1 dB from ``WIDE_SEPARATION_DB`` up to
-    ``GOOD_SEPARATION_DB``, else the detector's default. Decided on the separation to 0.1 dB,
-    as the installer sees it."""
-    if WIDE_SEPARATION_DB <= round(separation_db, 1) < GOOD_SEPARATION_DB:
+    ``GOOD_SEPARATION_DB``, else the detector's default (``separation_db`` gives it to 0.1
+    dB, as the installer sees it)."""
+    if WIDE_SEPARATION_DB <= separation_db < GOOD_SEPARATION_DB:
         return WIDE_LEVEL_UNIT_DB10
     return Params().level_unit_db10
 
@@ -255,7 +273,7 @@ def unit_reason(separation_db: float) -> str:
     if unit == WIDE_LEVEL_UNIT_DB10:
         return (f"{unit / 10:.0f} dB, so the level counts more: {apart}, typical of omni mics "
                 f"0.2-0.6 m apart ({rule})")
-    if round(separation_db, 1) >= GOOD_SEPARATION_DB:
+    if separation_db >= GOOD_SEPARATION_DB:
         return (f"{unit / 10:.0f} dB, the default: {apart}, enough for the level to decide "
                 f"at the default ({rule})")
     return (f"{unit / 10:.0f} dB, the default: {apart}, too little for the level to count "
@@ -273,7 +291,7 @@ def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = N
     advice: list[str] = []
     mid = midpoint_db10(employee, customer)
     lo, hi = _param_range("level_mid_db10")
-    sep = employee.diff_db - customer.diff_db
+    sep = separation_db(employee, customer)
     arrival = min(employee.arrival_share, customer.arrival_share)
     weak = customer if customer.leakage_db < employee.leakage_db else employee
     other = EMPLOYEE if weak.side == CUSTOMER else CUSTOMER
@@ -289,12 +307,12 @@ def judge(employee: Phase, customer: Phase, params: Mapping[str, int] | None = N
         return Result(employee, customer, MOVE, reasons, advice)
     for part, source in ((customer, employee), (employee, customer)):
         # One side's talk comes from the other side, as the other side's own talk does, and
-        # the levels say the same person too: the wrong person talked (or stood on the wrong
-        # side), not a placement fault, and what was measured is not a calibration. (Arrival
-        # alone is not enough: a talker farther off than the mics' window can arrive from
-        # the wrong side, and the levels then still tell the two apart.)
+        # the levels say the same person too (louder on the other side's mic, by about as
+        # much): the wrong person talked (or stood on the wrong side), not a placement
+        # fault, and what was measured is not a calibration. Arrival alone is not enough: a
+        # talker farther off than the mics' window can arrive from the wrong side.
         if part.arrival_wrong >= ARRIVAL_USABLE and source.arrival_share >= ARRIVAL_USABLE \
-                and abs(sep) < SAME_TALKER_DB:
+                and part.leakage_db < 0 and abs(sep) < SAME_TALKER_DB:
             reasons.append(
                 f"while the {part.side} side talked, the sound came from the {source.side}'s side "
                 f"on {100 * part.arrival_wrong:.0f}% of the talk, as it did while the "

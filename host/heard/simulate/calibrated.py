@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import soundfile
+
 from heard.annotations import Annotation, AnnotationError, prediction_dir
 from heard.config import load_config
 from heard.device import calibration as cal
@@ -62,6 +64,12 @@ def calibrate(wav: Path, truth: Annotation, engine: str = "micropython",
               config: Path | None = None) -> cal.Result:
     """The verdict and calibration ``heard calibrate`` would give on ``wav``'s device (with
     ``config`` on it before)."""
+    try:
+        mono = soundfile.info(str(wav)).channels == 1
+    except (OSError, RuntimeError):
+        mono = False  # not readable here: simulate_file says why
+    if mono:  # known from the header: no need to run the detector first
+        raise HeardError(f"{wav}: heard calibrate needs two microphones; this file has one")
     result = simulate_file(wav, engine, config, frames=True)
     if result.channels != 2:
         raise HeardError(f"{wav}: heard calibrate needs two microphones; this file has one")
@@ -126,11 +134,7 @@ def simulate_calibrated_dir(
 
 
 def verdict_counts(calibrations: Iterable[cal.Result]) -> str:
-    """"22 good, 7 usable, 1 move the device; 1 dB level unit on 13"."""
+    """"22 good, 7 usable, 1 move the device; 1 dB unit on 13"."""
     results = list(calibrations)
-    order = (cal.GOOD, cal.USABLE, cal.MOVE, cal.RETRY)
-    counts = [f"{sum(r.verdict == v for r in results)} {v}" for v in order
-              if any(r.verdict == v for r in results)]
     wide = sum(r.level_unit_db10 == cal.WIDE_LEVEL_UNIT_DB10 for r in results)
-    return (", ".join(counts) or "no files") + \
-        f"; {cal.WIDE_LEVEL_UNIT_DB10 / 10:.0f} dB level unit on {wide}"
+    return cal.verdict_summary([r.verdict for r in results], wide)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from heard.errors import HeardError
-from heard.simulate.calibrated import simulate_calibrated_dir, verdict_counts
+from heard.simulate.calibrated import PHASE_S, simulate_calibrated_dir, verdict_counts
 from heard.simulate.engines import (
     ENGINES,
     DirRun,
@@ -46,7 +46,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--calibrate", is_flag=True,
               help="Directory mode, a `heard synth` corpus: each file as its own "
               "installation, run after what `heard calibrate` would store there (measured on "
-              "the first 10 s each party talks alone by the truth) on top of --config; "
+              f"the first {PHASE_S} s each party talks alone by the truth) on top of --config; "
               "PRED_DIR/NAME.config.json holds the settings each file ran with.")
 def simulate(
     source: Path, out_dir: Path | None, rttm_path: Path | None, json_path: Path | None,
