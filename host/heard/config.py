@@ -7,6 +7,7 @@ problem becomes a ``HeardError`` that names the file and the field.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
@@ -29,3 +30,12 @@ def load_config(path: Path) -> Params:
         return load_json(text)
     except ConfigError as exc:
         raise HeardError(f"{path}: {exc}", hint=_HINT) from None
+
+
+def base_overrides(config: Path | None) -> dict[str, int]:
+    """The overrides of a ``--config`` file (checked), or none."""
+    if config is None:
+        return {}
+    load_config(config)  # checked, an object of known names and valid values
+    data: dict[str, int] = json.loads(Path(config).read_text(encoding="utf-8"))
+    return data

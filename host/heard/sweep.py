@@ -21,7 +21,7 @@ from typing import Any
 
 import soundfile
 
-from heard.config import load_config
+from heard.config import base_overrides
 from heard.device.calibration import STORED
 from heard.errors import HeardError
 from heard.evaluate.corpus import corpus_names, wav_names
@@ -98,15 +98,6 @@ def combinations(settings: Sequence[Setting], base: dict[str, int] | None = None
                              "configuration: `heard params` lists each parameter's range; "
                              "sweep related parameters together") from None
     return grid
-
-
-def base_overrides(config: Path | None) -> dict[str, int]:
-    """The overrides of a ``--config`` file (checked), or none."""
-    if config is None:
-        return {}
-    load_config(config)  # checked, an object of known names and valid values
-    data: dict[str, int] = json.loads(Path(config).read_text(encoding="utf-8"))
-    return data
 
 
 def _keep_folder(keep: Path) -> Path:

@@ -127,11 +127,12 @@ def _what(name: str, value: int, now: Any) -> str:
 
 def _store(session: LiveSession, result: cal.Result, config: dict[str, Any], yes: bool,
            dry_run: bool) -> bool:
-    values = {name: value for name, value in result.calibration().items()
+    calibration = result.calibration()
+    values = {name: value for name, value in calibration.items()
               if name == MID or config.get(name) != value}  # the midpoint: always, as asked
     what = " and ".join(_what(name, value, config.get(name)) for name, value in values.items())
-    what += "".join(f", keeping {name} = {value}" for name, value in
-                    result.calibration().items() if name not in values)
+    what += "".join(f", keeping {name} = {value}" for name, value in calibration.items()
+                    if name not in values)
     if dry_run:
         click.echo(f"Dry run: would store {what}. Nothing stored.")
         return False

@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile
-
 from heard.annotations import Annotation, AnnotationError, prediction_dir
-from heard.config import load_config
+from heard.config import base_overrides
 from heard.device import calibration as cal
 from heard.errors import HeardError
 from heard.evaluate.corpus import read_truth, wav_names
@@ -64,12 +62,6 @@ def calibrate(wav: Path, truth: Annotation, engine: str = "micropython",
               config: Path | None = None) -> cal.Result:
     """The verdict and calibration ``heard calibrate`` would give on ``wav``'s device (with
     ``config`` on it before)."""
-    try:
-        mono = soundfile.info(str(wav)).channels == 1
-    except (OSError, RuntimeError):
-        mono = False  # not readable here: simulate_file says why
-    if mono:  # known from the header: no need to run the detector first
-        raise HeardError(f"{wav}: heard calibrate needs two microphones; this file has one")
     result = simulate_file(wav, engine, config, frames=True)
     if result.channels != 2:
         raise HeardError(f"{wav}: heard calibrate needs two microphones; this file has one")
@@ -103,10 +95,7 @@ def simulate_calibrated_dir(
     ``NAME.config.json``. A file without its truth, or with one microphone, fails alone."""
     corpus, out_dir = Path(corpus), Path(out_dir)
     names = wav_names(corpus)
-    base: dict[str, int] = {}
-    if config is not None:
-        load_config(config)  # one clear error up front rather than one per file
-        base = json.loads(config.read_text(encoding="utf-8"))
+    base = base_overrides(config)  # one clear error up front rather than one per file
     prediction_dir(corpus, out_dir)
 
     def one(name: str) -> tuple[cal.Result, SimulationResult]:
