@@ -12,12 +12,12 @@ from heard.config import load_config
 from heard.errors import HeardError
 from heard.param_docs import PARAM_DOCS
 from heard.params_command import markdown, params_command
-from heardcore.params import SPEC, Params
+from heardcore.params import Params, entries
 
 
 def test_every_parameter_is_documented_and_nothing_else() -> None:
-    assert [entry[0] for entry in SPEC] == list(PARAM_DOCS)
-    for name, default, lo, hi in SPEC:
+    assert [entry[0] for entry in entries()] == list(PARAM_DOCS)
+    for name, default, lo, hi in entries():
         assert lo <= default <= hi, name
         unit, meaning = PARAM_DOCS[name]
         assert unit and len(meaning) > 10, name
@@ -60,4 +60,4 @@ def test_check_lists_overrides(tmp_path: Path) -> None:
 def test_listing_shows_every_parameter() -> None:
     result = CliRunner().invoke(params_command, [])
     assert result.exit_code == 0
-    assert len(result.output.strip().splitlines()) == len(SPEC)
+    assert len(result.output.strip().splitlines()) == len(list(entries()))

@@ -116,9 +116,10 @@ def test_loud_and_clipped_levels_agree() -> None:
 
 
 def _burst() -> np.ndarray:
-    """1.5 s of noise at 28 dB, a 0.5 s tone at 66 dB, 1 s of noise."""
+    """1.5 s of noise at 28 dB, 0.5 s of noise 37 dB louder (not a steady tone: a tone is
+    no speech), 1 s of noise."""
     noise = _noise(30.0, 3.0, seed=1)
-    noise[24000:32000] += _sine(3000, 1000, 0.5)
+    noise[24000:32000] += _noise(2100.0, 0.5, seed=2)
     return _int16(noise)
 
 
@@ -131,6 +132,30 @@ def test_speech_hangs_over_vad_hangover_ms() -> None:
     last = np.flatnonzero(held).max()
     hangover = p.vad_hangover_ms // p.frame_ms
     assert speech[last + 1: last + 1 + hangover].all() and not speech[last + 1 + hangover:].any()
+
+
+def _beeps() -> np.ndarray:
+    """A scanner's beeps over quiet noise: 2.7 kHz, 150 ms, every 600 ms, 2 s after a
+    second of noise only."""
+    x = _noise(30.0, 4.0, seed=3)
+    for start in range(16000, 56000, 9600):
+        x[start:start + 2400] += _sine(3000, 2700, 0.15)
+    return _int16(x)
+
+
+def test_a_steady_tone_is_no_speech_after_tone_ms() -> None:
+    p = Params()
+    x = _beeps()
+    ref, fw = reference_frames(x, p), run_firmware(x)
+    assert np.array_equal(fw["speech"], ref["speech"])
+    heard = np.flatnonzero(ref["speech"])
+    beeps = [(s // 160, (s + 2400) // 160) for s in range(16000, 56000, 9600)]
+    # Only each beep's first tone_ms is taken for speech (min_speech_ms then drops it) ...
+    assert len(heard) <= len(beeps) * (p.tone_ms // p.frame_ms + 1)
+    assert all(any(a <= f < a + p.tone_ms // p.frame_ms + 1 for a, _ in beeps) for f in heard)
+    # ... and without the tone test every beep is speech throughout.
+    off = reference_frames(x, Params({"tone_ms": 0}))["speech"]
+    assert all(off[a + 1:b - 1].all() for a, b in beeps)
 
 
 def test_firmware_speech_matches_on_a_burst() -> None:

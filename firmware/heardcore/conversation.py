@@ -7,9 +7,10 @@ it. It ends at its last speech, and is closed once ``conversation_idle_ms`` pass
 customer speech. One with less than ``conversation_min_customer_ms`` of customer talk was
 no conversation (a noise or a passer-by taken for the customer): its employee talk goes on
 as an employee-only stretch, as does employee talk outside conversations. Per
-conversation: talk per party, overlap, mean speech SNR, clipping and lost audio (quality
-flags), turns (a party's consecutive non-backchannel segments are one turn), switches,
-interruptions and backchannels by each party, the longest employee monologue and customer
+conversation: talk per party, overlap (the time both parties' segments cover: a backchannel
+the speaker talked through, an interruption's overlap), mean speech SNR, clipping and lost
+audio (quality flags), turns (a party's consecutive non-backchannel segments are one turn),
+switches, interruptions and backchannels by each party, the longest employee monologue and customer
 story (a turn, the other's backchannels included), and the median response latency of the
 employee after the customer stops (patience), from a fixed histogram. All integers;
 nothing is allocated once running.
@@ -29,12 +30,11 @@ from heardcore.events import (
 )
 from heardcore.turns import KIND_BACKCHANNEL, KIND_INTERRUPTION
 
-_Q_OVERLAP = const(0)  # ms both parties were heard
-_Q_SNR_SUM = const(1)  # whole dB, summed over talk frames
-_Q_SNR_FRAMES = const(2)
-_Q_CLIPPED = const(3)  # samples
-_Q_LOST = const(4)  # ms of lost audio
-_Q_WORDS = const(5)
+_Q_SNR_SUM = const(0)  # whole dB, summed over talk frames
+_Q_SNR_FRAMES = const(1)
+_Q_CLIPPED = const(2)  # samples
+_Q_LOST = const(3)  # ms of lost audio
+_Q_WORDS = const(4)
 _SNR_FRAMES_MAX = const(1 << 20)
 _SMALL_INT_MAX = const(0x3FFFFFFF)  # larger ints are heap objects on a 32-bit port
 
@@ -67,6 +67,8 @@ class Tracker:
         self.turn_party = _NOBODY
         self.turn_start = 0
         self.turn_end = 0
+        # Where each party's latest segment in the conversation ends (overlap).
+        self.party_end = array.array("i", [0, 0])
         # Quality accumulators (_Q_*): the open conversation's, and pending ones.
         self.current = array.array("i", [0] * _Q_WORDS)
         self.pending = array.array("i", [0] * _Q_WORDS)
@@ -104,11 +106,6 @@ class Tracker:
                 pending[i] = 0
         self.pending_at = now
         return pending
-
-    def overlap(self, ms, now):
-        """Both parties were heard for ``ms`` up to ``now``."""
-        q = self._quality(now)
-        q[_Q_OVERLAP] = _capped(q[_Q_OVERLAP] + ms)
 
     def speech_snr(self, snr_db, now):
         """Speech-to-noise ratio of a talk frame, whole dB."""
@@ -153,6 +150,7 @@ class Tracker:
         self.turn_party = _NOBODY
         conv.start_ms = start
         conv.end_ms = start
+        self.party_end[EMPLOYEE] = self.party_end[CUSTOMER] = start
         if self.solo_start >= 0 and self.solo_end >= start - self.idle:
             # The employee's greeting (and whatever talk ran into it) opens the conversation.
             conv.start_ms = self.solo_start
@@ -161,6 +159,7 @@ class Tracker:
             self.turn_party = EMPLOYEE
             self.turn_start = self.solo_start
             self.turn_end = self.solo_end
+            self.party_end[EMPLOYEE] = self.solo_end
             conv.turns = 1
             self.solo_start = -1
         else:
@@ -171,6 +170,7 @@ class Tracker:
             self.pending[i] = 0
 
     def _add(self, who, start, end, kind):
+        self._overlap(who, start, end)
         self.conv.talk_ms[who] += end - start
         if end > self.conv.end_ms:
             self.conv.end_ms = end
@@ -195,6 +195,16 @@ class Tracker:
         self.turn_start = start
         self.turn_end = end
 
+    def _overlap(self, who, start, end):
+        # Segments arrive in onset order and one party's never overlap each other, so only
+        # the other party's latest one can still be open at ``start``.
+        ends = self.party_end
+        other_end = ends[1 - who]
+        if other_end > start:
+            self.conv.overlap_ms += (end if end < other_end else other_end) - start
+        if end > ends[who]:
+            ends[who] = end
+
     def _end_turn(self):
         conv = self.conv
         length = self.turn_end - self.turn_start
@@ -216,7 +226,6 @@ class Tracker:
                     conv.median_latency_ms = i * _LATENCY_BIN_MS + _LATENCY_BIN_MS // 2
                     break
         q = self.current
-        conv.overlap_ms = q[_Q_OVERLAP]
         conv.clipped_samples = q[_Q_CLIPPED]
         conv.lost_ms = q[_Q_LOST]
         if q[_Q_CLIPPED]:

@@ -57,8 +57,8 @@ class Detector:
         self.attr_state[attribution.S_CENTRE_E] = mid + spread
         self.attr_state[attribution.S_CENTRE_C] = mid - spread
         self.tracker = Tracker(params, sink)
-        # Two mics: the last second of frame levels, for the turn layer's overlap cue.
-        self.rises = rise.new() if channels == 2 and params.interrupt_rise_db10 else None
+        # Two mics: the last rise_*_ms of frame levels, for the turn layer's overlap cue.
+        self.rises = rise.new(params) if channels == 2 and params.interrupt_rise_db10 else None
         self.turns = TurnTaker(params, self.tracker, self.rises)
         self.mono = None
         if channels == 1:
@@ -122,6 +122,8 @@ class Detector:
             self.level0 = level
         if self.frames == 0:
             vad.init(self.vad_state, vad.WORDS * ch, level)
+        self.vad_state[vad.WORDS * ch + vad.CROSSINGS] = \
+            self.fe_state[frontend.STATE_WORDS * ch + frontend.CROSSINGS]
         return vad.update(self.vad_state, vad.WORDS * ch, level, self.frames, self.vad_cfg)
 
     def _attribute(self):
@@ -167,8 +169,6 @@ class Detector:
             # Against the floor of the channel that gave ``level``: mics are not gain-matched.
             floor = self.vad_state[vad.WORDS + 1 if self.level1 > self.level0 else 1] >> 4
             self.tracker.speech_snr((level - floor) >> 8, now)
-            if self.employee and self.customer:
-                self.tracker.overlap(self.frame_ms, now)
         if self.channels == 2:
             if self.rises is not None:
                 rise.track(self.rises, self.level0, self.level1)

@@ -7,8 +7,9 @@ first difference ``e = y - y_prev`` (+6 dB per octave: it flattens speech's spec
 pushes down what is left of rumble and music bass, so quiet talk stands further above the
 room): ``20*log10(mean |e|)`` in dB Q8 (1/256 dB, 0 dB = a mean of one LSB, floored at
 0 dB). The sign of each ``y`` sample (not ``e``: the correlation is better on the plain
-band) goes to a byte buffer for the cross-correlation, and the count of full-scale input
-samples (clipping) to the state.
+band) goes to a byte buffer for the cross-correlation; the count of full-scale input
+samples (clipping) and of sign changes of ``y`` (zero crossings, for the VAD's steady-tone
+test) go to the state.
 
 Worst case (full-scale square wave, steps, DC): |x - x_prev| <= 65535, so the Q4 stages stay
 below 2**22, one step of ``y`` changes it by less than 2**22 and the sum of |e| over a
@@ -23,9 +24,10 @@ from micropython import const
 from heardcore.fixedmath import log2_q8
 
 # Per channel: previous input, previous stage-1 output (Q4), stage-2 output (Q4) (the
-# emphasis's previous sample too), and the number of full-scale (clipped) input samples in
-# the last frame.
-STATE_WORDS = const(4)
+# emphasis's previous sample too), and the numbers of full-scale (clipped) input samples
+# and of zero crossings in the last frame.
+STATE_WORDS = const(5)
+CROSSINGS = const(4)
 
 
 def config(channels, n, shift):
@@ -49,7 +51,7 @@ def highpass_frame(pcm, ch: int, state, signs, cfg) -> int:
     nch = c[0]
     n = c[1]
     shift = c[2]
-    base = ch * 4
+    base = ch * STATE_WORDS
     w = 2 * base
     x_prev = (((h[w + 1] ^ 0x8000) - 0x8000) << 16) | h[w]
     ya = (((h[w + 3] ^ 0x8000) - 0x8000) << 16) | h[w + 2]
@@ -60,6 +62,8 @@ def highpass_frame(pcm, ch: int, state, signs, cfg) -> int:
     j = ch
     i = 0
     clipped = 0
+    crossings = 0
+    positive = 1 if yb >= 0 else 0
     while i < n:
         x = ((p[j] & 0xFFFF) ^ 0x8000) - 0x8000
         if x > 32766 or x < -32767:
@@ -76,14 +80,19 @@ def highpass_frame(pcm, ch: int, state, signs, cfg) -> int:
             total -= e
         if yb >= 0:
             sg[i] = 1
+            crossings += 1 - positive
+            positive = 1
         else:
             sg[i] = 0
+            crossings += positive
+            positive = 0
         j += nch
         i += 1
     st[base] = x_prev
     st[base + 1] = ya
     st[base + 2] = yb
     st[base + 3] = clipped
+    st[base + 4] = crossings
     return total
 
 

@@ -2,31 +2,37 @@
 
 When one party starts to talk while the other still holds the floor, the detector usually
 keeps the floor-holder until the newcomer dominates, so the switch looks seamless. What
-gives the overlap away is the newcomer's own microphone: over the last ``_RECENT`` frames it
-is louder than it was over ``_BEFORE`` frames that ended ``_GAP`` frames before them, by
+gives the overlap away is the newcomer's own microphone: over the last ``rise_recent_ms``
+it is louder than it was over ``rise_before_ms`` that ended ``rise_gap_ms`` before them, by
 several dB, because a second voice was added. At a normal turn the newcomer's microphone
 heard only the other party's leak and its fading end. ``heardcore.turns`` asks for the rise
 only at an onset (``rise``); per frame there is one ring update (``track``).
 
-Only frame levels in whole dB are kept, the last ``_SPAN`` frames per channel, never audio:
-one preallocated bytearray (``new``) holds them and the window sums.
+Only frame levels in whole dB are kept, the last few seconds' frames per channel, never
+audio: one preallocated bytearray (``new``) holds them, the window sums and the windows'
+lengths.
 """
 
 import micropython
 from micropython import const
 
-_RECENT = const(30)  # frames: the last 300 ms
-_BEFORE = const(50)  # frames: the half second ...
-_GAP = const(20)  # ... that ended 200 ms before the last 300 ms began
-_SPAN = const(100)  # _RECENT + _GAP + _BEFORE frames per channel
-# Layout: int32 words [ring position, frames seen (up to _SPAN), then per channel the sum of
-# its last _RECENT levels and of its _BEFORE levels], then the ring, _SPAN bytes a channel.
-_RING = const(24)  # byte offset of the ring
+# Layout: int32 words [ring position, frames seen (up to the span), then per channel the sum
+# of its recent levels and of its earlier ones, then the recent, gap, earlier and span
+# lengths in frames], then the ring, span bytes a channel.
+_RING = const(40)  # byte offset of the ring
 
 
-def new():
-    """The buffer for ``track`` and ``rise``."""
-    return bytearray(_RING + 2 * _SPAN)
+def new(params):
+    """The buffer for ``track`` and ``rise``, with the windows of ``params``."""
+    recent = params.rise_recent_ms // params.frame_ms
+    gap = params.rise_gap_ms // params.frame_ms
+    before = params.rise_before_ms // params.frame_ms
+    span = recent + gap + before
+    buf = bytearray(_RING + 2 * span)
+    for word, value in ((6, recent), (7, gap), (8, before), (9, span)):
+        for i in range(4):
+            buf[4 * word + i] = (value >> (8 * i)) & 0xFF
+    return buf
 
 
 @micropython.viper
@@ -35,33 +41,35 @@ def track(buf, level0: int, level1: int):
     st = ptr32(buf)
     r = ptr8(buf)
     pos = st[0]
-    recent_out = pos + _SPAN - _RECENT  # the level leaving the recent window
-    if recent_out >= _SPAN:
-        recent_out -= _SPAN
-    before_in = pos + _SPAN - _RECENT - _GAP  # the level entering the earlier window
-    if before_in >= _SPAN:
-        before_in -= _SPAN
+    recent = st[6]
+    span = st[9]
+    recent_out = pos + span - recent  # the level leaving the recent window
+    if recent_out >= span:
+        recent_out -= span
+    before_in = recent_out - st[7]  # the level entering the earlier window
+    if before_in < 0:
+        before_in += span
     ch = 0
     while ch < 2:
-        base = _RING + ch * _SPAN
+        base = _RING + ch * span
         level = (level0 if ch == 0 else level1) >> 8
         st[2 + 2 * ch] = st[2 + 2 * ch] + level - r[base + recent_out]
         st[3 + 2 * ch] = st[3 + 2 * ch] + r[base + before_in] - r[base + pos]
         r[base + pos] = level
         ch += 1
     pos += 1
-    if pos >= _SPAN:
+    if pos >= span:
         pos = 0
     st[0] = pos
-    if st[1] < _SPAN:
+    if st[1] < span:
         st[1] = st[1] + 1
 
 
 @micropython.viper
 def rise(buf, channel: int) -> int:
-    """dB Q8 by which ``channel``'s last _RECENT frames exceed its _BEFORE frames (0 until
-    _SPAN frames have been seen)."""
+    """dB Q8 by which ``channel``'s mean level over the recent window exceeds its mean over
+    the earlier one (0 until the whole span has been seen)."""
     st = ptr32(buf)
-    if st[1] < _SPAN:
+    if st[1] < st[9]:
         return 0
-    return (st[2 + 2 * channel] << 8) // _RECENT - (st[3 + 2 * channel] << 8) // _BEFORE
+    return (st[2 + 2 * channel] << 8) // st[6] - (st[3 + 2 * channel] << 8) // st[8]

@@ -5,7 +5,8 @@ The same code runs on the MicroPython unix port and on CPython, and prints the s
     MICROPYPATH=firmware micropython -X heapsize=111936 -m heardcore.simrun WAV [OPTIONS]
     python -m heard.simulate.cpython_engine WAV [OPTIONS]
 
-with OPTIONS ``--config JSON_FILE`` (parameter overrides) and ``--frames``.
+with OPTIONS ``--config JSON_FILE`` (parameter overrides) and ``--frames``; after ``--``
+every argument is a file name, even one that starts with ``-``.
 
 The WAV (16 kHz 16-bit PCM, mono or stereo) is read frame by frame into one preallocated
 buffer and fed to ``heardcore.detector.Detector``. Each line is one compact JSON object, in
@@ -22,12 +23,12 @@ import array
 import sys
 
 from heardcore.events import PARTY_NAMES, Sink
-from heardcore.params import SPEC, ConfigError, Params, load_json
+from heardcore.params import ConfigError, Params, entries, load_json
 from heardcore.wavfile import WavError, WavReader
 
 PROTOCOL_VERSION = 1
 EXIT_ERROR = 2
-USAGE = "usage: simrun WAV [--config JSON_FILE] [--frames]"
+USAGE = "usage: simrun [--config JSON_FILE] [--frames] [--] WAV"
 
 # Conversation attributes in output order; two-element lists become NAME_employee-style pairs.
 _CONVERSATION_ORDER = (
@@ -170,7 +171,7 @@ def run(wav, params, sink, detector_class, block=None):
     sink.emit((
         ("type", "start"), ("version", PROTOCOL_VERSION), ("rate", wav.rate),
         ("channels", wav.channels), ("frame_ms", params.frame_ms),
-        ("params", tuple([(entry[0], getattr(params, entry[0])) for entry in SPEC])),
+        ("params", tuple([(entry[0], getattr(params, entry[0])) for entry in entries()])),
     ))
     channels = wav.channels
     size = det.frame_samples * channels
@@ -203,22 +204,25 @@ def _parse_args(argv):
     wav_path = None
     config_path = None
     frames = False
+    options = True
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "--frames":
+        if not options or not arg.startswith("-") or arg == "-":
+            if wav_path is not None:
+                raise UsageError("one WAV file only")
+            wav_path = arg
+        elif arg == "--":
+            options = False
+        elif arg == "--frames":
             frames = True
         elif arg == "--config":
             if i + 1 >= len(argv):
                 raise UsageError("--config needs a file name")
             i += 1
             config_path = argv[i]
-        elif arg.startswith("-") and arg != "-":
-            raise UsageError("unknown option " + arg)
-        elif wav_path is None:
-            wav_path = arg
         else:
-            raise UsageError("one WAV file only")
+            raise UsageError("unknown option " + arg)
         i += 1
     if wav_path is None:
         raise UsageError(USAGE)

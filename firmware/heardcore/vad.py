@@ -6,6 +6,13 @@ half window; two half-window minima are kept): speech pauses within a couple of 
 noise that does not (music, a fan switched on) lifts the floor within one window instead
 of rising at the slow rate for tens of seconds.
 
+A steady tone is not speech: when a channel's zero crossings (``heardcore.frontend``) stay
+at or above ``tone_min_hz``'s count, within one of the last frame's, and its level within
+``tone_level_db10`` of the last frame's, for ``tone_ms``, the channel hears no speech and
+its hangover is cancelled. A checkout scanner's beep is such a tone, and so is a held
+note; speech changes both every few frames. The first ``tone_ms`` of a beep is still
+speech to the VAD, which ``min_speech_ms`` drops (``heardcore.turns``).
+
 Levels are dB Q8 (``heardcore.frontend``); the floor is kept in Q12 so that a rise of a
 fraction of a dB per second is representable. During the first ``startup`` frames the
 floor rises fast, so a device switched on in a noisy room settles within a second. State
@@ -17,8 +24,12 @@ import micropython
 from micropython import const
 
 # Per channel: smoothed level (Q8), floor (Q12), speech on (0/1), hangover left, minimum
-# level of this half window and of the previous one (Q8).
-WORDS = const(6)
+# level of this half window and of the previous one (Q8); this frame's zero crossings (the
+# caller writes them to CROSSINGS before ``update``: one argument more would make the
+# caller's call frame a heap block), the last frame's crossings and level (Q8), and for how
+# many frames both have held steady.
+WORDS = const(10)
+CROSSINGS = const(6)
 _NO_MIN = const(1 << 20)  # above any level (Q8)
 _CFG_SMOOTH = const(0)  # level smoothing, Q8 fraction of the step (256 = none)
 _CFG_FALL = const(1)  # floor falls by 1/2**k of the gap per frame
@@ -29,7 +40,10 @@ _CFG_ON = const(5)  # dB Q8 above the floor that starts speech
 _CFG_OFF = const(6)  # dB Q8 above the floor that keeps speech
 _CFG_HANG = const(7)  # hangover frames
 _CFG_HALF = const(8)  # frames in half the minimum window (0: no window)
-_CFG_WORDS = const(9)
+_CFG_TONE_FRAMES = const(9)  # steady frames that make a tone (0: no tone test)
+_CFG_TONE_CROSSINGS = const(10)  # fewest zero crossings per frame of a tone
+_CFG_TONE_LEVEL = const(11)  # dB Q8 a tone's level may move per frame
+_CFG_WORDS = const(12)
 
 
 def config(params):
@@ -45,6 +59,9 @@ def config(params):
         params.vad_off_db10 * 256 // 10,
         params.vad_hangover_ms // params.frame_ms,
         params.floor_window_ms // params.frame_ms // 2,
+        params.tone_ms // params.frame_ms,
+        2 * params.tone_min_hz * params.frame_ms // 1000,
+        params.tone_level_db10 * 256 // 10,
     )
 
 
@@ -56,6 +73,10 @@ def init(state, base, level):
     state[base + 3] = 0
     state[base + 4] = _NO_MIN
     state[base + 5] = _NO_MIN
+    state[base + 6] = 0
+    state[base + 7] = 0
+    state[base + 8] = level
+    state[base + 9] = 0
 
 
 @micropython.viper
@@ -90,10 +111,23 @@ def update(state, base: int, level: int, frame: int, cfg) -> int:
             low = _NO_MIN
         st[base + 4] = low
     st[base + 1] = floor
+    steady = 0
+    if c[9] > 0:
+        crossings = (((h[w + 13] ^ 0x8000) - 0x8000) << 16) | h[w + 12]
+        moved = crossings - ((((h[w + 15] ^ 0x8000) - 0x8000) << 16) | h[w + 14])
+        step = level - ((((h[w + 17] ^ 0x8000) - 0x8000) << 16) | h[w + 16])
+        steady = (((h[w + 19] ^ 0x8000) - 0x8000) << 16) | h[w + 18]
+        if crossings < c[10] or moved > 1 or moved < -1 or step > c[11] or -step > c[11]:
+            steady = 0
+        elif steady < c[9]:  # counts to the tone's frames and stays there
+            steady += 1
+        st[base + 7] = crossings
+        st[base + 8] = level
+        st[base + 9] = steady
     snr = smooth - (floor >> 4)
     on = h[w + 4]
-    if frame < c[4]:
-        on = 0  # the floor is still being learnt
+    if frame < c[4] or (c[9] > 0 and steady >= c[9]):
+        on = 0  # the floor is still being learnt, or a steady tone
         st[base + 3] = 0
     elif snr > c[5] or (on and snr > c[6]):
         on = 1

@@ -64,6 +64,24 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "ms",
         "shorter segments are not speech",
     ),
+    "tone_ms": (
+        "ms",
+        (
+            "a channel whose zero crossings and level hold steady this long hears a tone (a"
+            " scanner's beep, a held note), not speech (0: no tone test)"
+        ),
+    ),
+    "tone_min_hz": (
+        "Hz",
+        (
+            "a steady tone's lowest frequency (zero crossings per frame: 2 x Hz x frame_ms /"
+            " 1000); lower, a held vowel can look steady"
+        ),
+    ),
+    "tone_level_db10": (
+        "0.1 dB",
+        "how far a steady tone's frame level may move from one frame to the next",
+    ),
     "tdoa_max_lag": (
         "samples",
         (
@@ -197,9 +215,24 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
     "interrupt_rise_db10": (
         "0.1 dB",
         (
-            "two mics: ... and the newcomer's own mic was this much louder over the last 300 ms "
-            "than over the half second before the last second (a second voice joined); such a "
+            "two mics: ... and the newcomer's own mic was this much louder over the last "
+            "rise_recent_ms than over the rise_before_ms before (a second voice joined); such a "
             "rise at a seamless switch is taken as the overlap itself (0: off)"
+        ),
+    ),
+    "rise_recent_ms": (
+        "ms",
+        "two mics: the window just before an onset whose level the rise compares",
+    ),
+    "rise_gap_ms": (
+        "ms",
+        "two mics: the time between the rise's earlier window and its recent one",
+    ),
+    "rise_before_ms": (
+        "ms",
+        (
+            "two mics: the earlier window, ending rise_gap_ms before the recent one began (the "
+            "three together: the seconds of frame levels kept, one byte a frame per mic)"
         ),
     ),
     "backchannel_max_ms": (

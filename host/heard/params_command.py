@@ -14,7 +14,7 @@ import click
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
 from heard.config import load_config
 from heard.param_docs import PARAM_DOCS
-from heardcore.params import SPEC, Params
+from heardcore.params import Params, entries
 
 HEADER = """# Detector parameters
 
@@ -31,7 +31,7 @@ A config file is a JSON object of name: value pairs overriding defaults; check o
 def markdown() -> str:
     rows = [
         f"| `{name}` | {default} | {lo} .. {hi} | {PARAM_DOCS[name][0]} | {PARAM_DOCS[name][1]} |"
-        for name, default, lo, hi in SPEC
+        for name, default, lo, hi in entries()
     ]
     return HEADER + "\n".join(rows) + "\n"
 
@@ -50,13 +50,13 @@ def params_command(as_markdown: bool, check: Path | None) -> None:
         params = load_config(check)
         defaults = Params().as_dict()
         changed = {k: v for k, v in params.as_dict().items() if v != defaults[k]}
-        click.echo(f"{check}: valid; overrides {len(changed)} of {len(SPEC)} parameters")
+        click.echo(f"{check}: valid; overrides {len(changed)} of {len(PARAM_DOCS)} parameters")
         for name, value in sorted(changed.items()):
             click.echo(f"  {name} = {value} (default {defaults[name]})")
         return
     if as_markdown:
         click.echo(markdown(), nl=False)
         return
-    for name, default, lo, hi in SPEC:
+    for name, default, lo, hi in entries():
         unit, meaning = PARAM_DOCS[name]
         click.echo(f"{name:32} {default:>7}  [{lo}..{hi}] {unit:9} {meaning}")

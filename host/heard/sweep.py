@@ -29,7 +29,7 @@ from heard.evaluate.scores import CorpusScore
 from heard.evaluate.scoring import evaluate_corpus
 from heard.simulate.calibrated import simulate_calibrated_dir
 from heard.simulate.engines import failure_reason, simulate_dir
-from heardcore.params import SPEC, ConfigError, Params
+from heardcore.params import ConfigError, Params, entries
 
 MAX_COMBINATIONS = 100
 _HINT = "write --set NAME=VALUE[,VALUE...] with whole numbers; `heard params` lists the names"
@@ -60,7 +60,7 @@ def parse_setting(text: str) -> Setting:
     name = name.strip()
     if not sep or not name:
         raise HeardError(f"--set {text!r}: expected NAME=VALUE[,VALUE...]", hint=_HINT)
-    if not any(entry[0] == name for entry in SPEC):
+    if not any(entry[0] == name for entry in entries()):
         raise HeardError(f"--set {text!r}: {name} is not a detector parameter", hint=_HINT)
     values = []
     for item in rest.split(","):
@@ -144,7 +144,7 @@ def _check_corpora(corpora: Sequence[Path], calibrate: bool = False) -> None:
 
 def defaults_in(combo: dict[str, int], base: dict[str, int]) -> bool:
     """Whether ``combo`` (over ``base``) leaves every parameter at its default."""
-    defaults = {entry[0]: entry[1] for entry in SPEC}
+    defaults = {entry[0]: entry[1] for entry in entries()}
     return all(defaults[name] == value for name, value in {**base, **combo}.items())
 
 

@@ -45,10 +45,11 @@ def test_worst_case_inputs_do_not_overflow():
 def test_largest_level_difference_does_not_overflow():
     # Full-scale bursts on one channel and silence on the other, at the default level unit,
     # the 1 dB unit heard calibrate stores, and the strongest level cue the parameters allow:
-    # the level cue's evidence grows with its weight and stays within 32 bits.
+    # the level cue's evidence grows with its weight and stays within 32 bits. The square
+    # wave's period changes every frame (8, 10, 12 samples): a steady one is a tone, not talk.
     def loud_on(channel):
         return lambda f, i: 0 if i % 2 != channel or (f // 30) % 2 == 0 else \
-            (32767 if (i // 8) % 2 else -32768)
+            (32767 if (i // (8 + 2 * (f % 3))) % 2 else -32768)
 
     most = []
     for level in ({}, {"level_unit_db10": 10},

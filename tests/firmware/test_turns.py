@@ -59,7 +59,7 @@ def play(script, overrides=None, each_frame=None, levels=None):
     params = Params(merged)
     log = Log()
     tracker = Tracker(params, log)
-    rises = new() if levels is not None else None
+    rises = new(params) if levels is not None else None
     turns = TurnTaker(params, tracker, rises)
     end = 0
     for _, stop, _ in script:
@@ -109,18 +109,35 @@ def test_interruption_when_the_newcomer_takes_over():
     assert log.conversations[0]["interruptions"] == [0, 1]
 
 
+def test_overlap_is_the_time_both_parties_segments_cover():
+    # A backchannel the employee talks through, then an interruption 600 ms before the
+    # employee stops: 400 + 600 ms.
+    conv = play([(1000, 5000, E), (2000, 2400, C), (4400, 7000, C)]).conversations
+    assert [c["overlap"] for c in conv] == [1000]
+    # One after the other, nobody overlaps.
+    conv = play([(1000, 3000, E), (3600, 6000, C), (6500, 8000, E)]).conversations
+    assert [c["overlap"] for c in conv] == [0]
+
+
+def test_a_greeting_overlapped_by_the_customer_counts_as_overlap():
+    # The employee's greeting closes before any customer segment: the conversation opens
+    # at the customer's segment and takes the greeting in, with its overlap.
+    conv = play([(1000, 4000, E), (3500, 6000, C)], {"interrupt_prior_ms": 5000}).conversations
+    assert [(c["start"], c["overlap"]) for c in conv] == [(1000, 500)]
+
+
 def test_short_overlap_is_not_an_interruption():
     log = play([(1000, 4000, E), (3900, 6000, C)], {"interrupt_overlap_ms": 300})
     assert log.interruptions == []
 
 
 def test_rise_compares_the_last_300_ms_with_the_half_second_before_the_last_second():
-    buf = new()
+    buf = new(Params())
     for _ in range(99):
         track(buf, 40 << 8, 30 << 8)
     assert rise(buf, 0) == 0  # not a full second yet
     # Frames 0-49: 40 dB; 50-69 (the gap between the windows): 70 dB; 70-99: 46 dB.
-    buf = new()
+    buf = new(Params())
     for f in range(100):
         level = 40 if f < 50 else 70 if f < 70 else 46
         track(buf, level << 8, 30 << 8)
@@ -128,6 +145,19 @@ def test_rise_compares_the_last_300_ms_with_the_half_second_before_the_last_seco
     for _ in range(30):  # 300 ms more at 46 dB: the earlier window moves onto frames 30-79
         track(buf, 46 << 8, 30 << 8)
     assert rise(buf, 0) == (46 << 8) - ((20 * 40 + 20 * 70 + 10 * 46) << 8) // 50  # -7.2 dB
+
+
+def test_rise_windows_are_parameters():
+    # 100 ms against the 200 ms just before it, no gap: 30 frames in all.
+    buf = new(Params({"rise_recent_ms": 100, "rise_gap_ms": 0, "rise_before_ms": 200}))
+    for _ in range(29):
+        track(buf, 40 << 8, 30 << 8)
+    assert rise(buf, 0) == 0  # not the whole span yet
+    for level in (40, 52, 52, 52, 52, 52, 52, 52, 52, 52, 52):  # 40 dB, then 10 frames at 52
+        track(buf, level << 8, 30 << 8)
+    assert rise(buf, 0) == (52 - 40) << 8 and rise(buf, 1) == 0
+    track(buf, 52 << 8, 30 << 8)  # the first 52 dB frame moves into the earlier window
+    assert rise(buf, 0) == (52 << 8) - ((19 * 40 + 52) << 8) // 20
 
 
 def _customer_joins(now):
@@ -325,7 +355,7 @@ def test_interruption_by_a_rising_mic_does_not_allocate():
 
     params = Params()
     sink = Interruptions()
-    rises = new()
+    rises = new(Params())
     turns = TurnTaker(params, Tracker(params, sink), rises)
     for now in range(10, 12000, 10):
         employee = 800 < now <= 3000

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import heard  # noqa: F401 - installs the micropython stand-in for heardcore
-from heardcore.params import SPEC, Params
+from heardcore.params import Params, entries
 
 TRIM_MS = 500  # left out at each end of a phase
 MIN_TALK_FRAMES = 5  # fewer talk frames than this in a phase: nobody was heard
@@ -186,12 +186,12 @@ def measure(side: str, frames: Sequence[LiveFrame], unit: float | None = None,
 def known_params(params: Mapping[str, int] | None) -> Params:
     """The detector's parameters from a device's config (names this host does not know are
     left out: a newer firmware may have more)."""
-    names = {entry[0] for entry in SPEC}
+    names = {entry[0] for entry in entries()}
     return Params({k: v for k, v in (params or {}).items() if k in names})
 
 
 def _param_range(name: str) -> tuple[int, int]:
-    for entry in SPEC:
+    for entry in entries():
         if entry[0] == name:
             return int(entry[2]), int(entry[3])
     raise KeyError(name)

@@ -96,8 +96,40 @@ def smoothed_levels(levels: np.ndarray, p: Params) -> np.ndarray:
     return np.asarray(out)
 
 
-def voice_activity(levels: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray]:
-    """One channel's noise floor (dB) and speech flag per frame."""
+def zero_crossings(y: np.ndarray) -> np.ndarray:
+    """Sign changes of ``y`` (rows: frames) per frame, the sign being ``y >= 0`` and the one
+    before the first sample positive (``y[-1] = 0``)."""
+    positive = (y >= 0).reshape(-1)
+    changed = positive != np.concatenate(([True], positive[:-1]))
+    return np.asarray(changed.reshape(y.shape).sum(axis=-1))
+
+
+def steady_tone(levels: np.ndarray, crossings: np.ndarray, p: Params) -> np.ndarray:
+    """Frames after which a channel's zero crossings (at least ``tone_min_hz``'s) and level
+    have held steady for ``tone_ms``: a tone, not speech."""
+    need = p.tone_ms // p.frame_ms
+    tone = np.zeros(levels.size, dtype=bool)
+    if need == 0:
+        return tone
+    fewest = 2 * p.tone_min_hz * p.frame_ms // 1000
+    level_step = p.tone_level_db10 / 10.0
+    steady = 0
+    last_crossings, last_level = 0, float(levels[0]) if levels.size else 0.0
+    for f, (z, level) in enumerate(zip(crossings.tolist(), levels.tolist(), strict=True)):
+        if z < fewest or abs(z - last_crossings) > 1 or abs(level - last_level) > level_step:
+            steady = 0
+        else:
+            steady = min(steady + 1, need)
+        last_crossings, last_level = z, level
+        tone[f] = steady >= need
+    return tone
+
+
+def voice_activity(
+    levels: np.ndarray, p: Params, tone: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One channel's noise floor (dB) and speech flag per frame; ``tone`` (``steady_tone``)
+    marks frames that are no speech whatever their level."""
     smooth = smoothed_levels(levels, p)
     frames_per_s = 1000.0 / p.frame_ms
     rise = p.floor_rise_db10_per_s / 10.0 / frames_per_s
@@ -125,8 +157,8 @@ def voice_activity(levels: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarra
                     noise = min(low, prev)  # the whole window stayed above the floor
                 prev, low = low, math.inf
         snr = s - noise
-        if f * p.frame_ms < p.floor_startup_ms:
-            on = False  # no decisions while the floor is being learnt
+        if f * p.frame_ms < p.floor_startup_ms or (tone is not None and tone[f]):
+            on = False  # no decisions while the floor is being learnt; a tone is no speech
         elif snr > vad_on or (on and snr > vad_off):
             on = True
             since = 0
@@ -317,7 +349,8 @@ def reference_frames(
     y = flat.reshape(x.shape)
     e = emphasis(flat).reshape(x.shape)
     levels = [frame_levels(e[c]) for c in range(channels)]
-    vads = [voice_activity(levels[c], p) for c in range(channels)]
+    tones = [steady_tone(levels[c], zero_crossings(y[c]), p) for c in range(channels)]
+    vads = [voice_activity(levels[c], p, tones[c]) for c in range(channels)]
     zeros = np.zeros(frames)
     out: dict[str, Any] = {
         "level0": levels[0], "floor0": vads[0][0], "vad0": vads[0][1],
