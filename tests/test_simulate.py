@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
+from rich.console import Console
 
 import heard.simulate.engines as engines
 from heard.annotations import CUSTOMER, EMPLOYEE, Event, Segment, read_annotation
@@ -24,6 +25,8 @@ from heard.errors import HeardError
 from heard.simulate import EngineError, parse_ndjson, simulate_dir, simulate_file
 from heard.simulate.engines import run_engine
 from heard.simulate.inputs import inspect_wav
+from heard.simulate.protocol import ConversationStats, SimulationResult
+from heard.simulate.report import conversation_table
 from heard.synth.corpus import generate_corpus
 from heardcore import simrun
 from heardcore.events import Conversation
@@ -161,6 +164,33 @@ def test_ndjson_becomes_annotation_and_prediction_files(tmp_path: Path) -> None:
     assert back.segments == result.segments and back.conversations == [(0, 30)]
     assert back.interruptions == result.interruptions
     assert back.extra["quality"]["truncated"] is False
+
+
+def test_prediction_json_has_the_segments_as_the_rttm(tmp_path: Path) -> None:
+    result = parse_ndjson(_fake_run(frames=False))
+    data = result.to_json()
+    assert data["segments"] == [{"speaker": "employee", "start": 0.0, "end": 0.03},
+                                {"speaker": "customer", "start": 0.02, "end": 0.025}]
+    engines.write_prediction(result, tmp_path / "x.rttm", tmp_path / "x.json", "x")
+    back = read_annotation(tmp_path / "x.rttm", tmp_path / "x.json")
+    assert [{"speaker": s.speaker, "start": s.start_ms / 1000, "end": s.end_ms / 1000}
+            for s in back.segments] == data["segments"]
+
+
+def test_switches_per_minute_and_overlap_per_conversation() -> None:
+    conv = ConversationStats(60000, 150000, {"switches": 7, "overlap_ms": 2400, "turns": 9})
+    assert conv.switches_per_minute == 4.7
+    assert conv.to_json()["switches_per_minute"] == 4.7
+    assert ConversationStats(5000, 5000, {"switches": 0}).switches_per_minute is None
+    result = SimulationResult(rate=16000, channels=2, frame_ms=10, params={},
+                              conversations=[conv])
+    console = Console(width=200, record=True)
+    console.print(conversation_table(result))
+    lines = console.export_text().splitlines()  # border, two header lines, rule, the row
+    top, bottom = (line.split("┃")[1:-1] for line in lines[1:3])
+    names = [f"{a.strip()} {b.strip()}".strip() for a, b in zip(top, bottom, strict=True)]
+    cells = dict(zip(names, (c.strip() for c in lines[4].split("│")[1:-1]), strict=True))
+    assert (cells["overlap"], cells["switches /min"], cells["turns"]) == ("2.4 s", "4.7", "9")
 
 
 def test_parse_errors() -> None:

@@ -100,7 +100,14 @@ def _ms(seconds: Any, where: str) -> int:
     return int(round(value * 1000))
 
 
+def rttm_file_id(name: str) -> str:
+    """``name`` as an RTTM file id: one field (RTTM splits on white space) of UTF-8 text
+    (a file name that is not UTF-8 gets "?" for the bytes that are not)."""
+    return "_".join(name.encode("utf-8", "replace").decode("utf-8").split()) or "_"
+
+
 def write_rttm(path: Path, file_id: str, segments: list[Segment]) -> None:
+    file_id = rttm_file_id(file_id)
     lines = [
         f"SPEAKER {file_id} 1 {_sec(s.start_ms):.3f} {_sec(s.duration_ms):.3f} "
         f"<NA> <NA> {s.speaker} <NA> <NA>\n"

@@ -19,6 +19,7 @@ from heard.simulate.engines import (
     load_config,
     simulate_dir,
     simulate_file,
+    wav_files,
     write_prediction,
     writing,
 )
@@ -33,7 +34,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
               help="Directory mode: write PRED_DIR/NAME.rttm and NAME.json for every WAV.")
 @click.option("--rttm", "rttm_path", type=_FILE, help="Write the speech segments as RTTM.")
 @click.option("--json", "json_path", type=_FILE,
-              help="Write events, conversations and their numbers as JSON.")
+              help="Write segments, events, conversations and their numbers as JSON.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="JSON object of detector parameters to override.")
 @click.option("--engine", type=click.Choice(ENGINES), default="micropython", show_default=True,
@@ -91,13 +92,13 @@ def _simulate_dir(
     calibrate: bool = False,
 ) -> None:
     err = Console(stderr=True)
-    total = sum(1 for p in source.glob("*.wav") if p.is_file())
+    files = wav_files(source)
     with Progress(
         TextColumn("[bold]simulate[/bold]"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=True,
         disable=not err.is_terminal,
     ) as bar:
-        task = bar.add_task("", total=total or None)
+        task = bar.add_task("", total=len(files) or None)
 
         def advance(name: str, result: SimulationResult | None) -> None:
             bar.update(task, advance=1, description=name)
@@ -118,12 +119,14 @@ def _simulate_dir(
                        " (settings in NAME.config.json)")
         click.echo(f"wrote predictions for {len(run.results)} file(s) to {out_dir}")
     if run.failures:
-        lines = "\n".join(_failure_line(name, exc) for name, exc in run.failures.items())
+        lines = "\n".join(_failure_line(name, files, exc) for name, exc in run.failures.items())
+        total = len(run.results) + len(run.failures)
         raise HeardError(f"{len(run.failures)} of {total} file(s) failed:\n{lines}")
 
 
-def _failure_line(name: str, exc: HeardError) -> str:
+def _failure_line(name: str, files: dict[str, Path], exc: HeardError) -> str:
     """``  NAME.wav: reason`` (the message's own copy of the path dropped), its hint
     indented under it."""
-    line = f"  {name}.wav: {failure_reason(name, exc)}"
+    file = files[name].name if name in files else f"{name}.wav"
+    line = f"  {file}: {failure_reason(name, exc)}"
     return f"{line}\n      hint: {exc.hint}" if exc.hint else line

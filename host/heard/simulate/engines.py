@@ -18,6 +18,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -60,11 +61,12 @@ def engine_command(
     engine: str, wav: Path, config: Path | None = None, frames: bool = False
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that run ``simrun`` on ``wav`` with ``engine``."""
-    args = [str(wav)]
+    args = []
     if config is not None:
         args += ["--config", str(config)]
     if frames:
         args.append("--frames")
+    args += ["--", str(wav)]  # "--": a file named "-x.wav" is not an option
     if engine == "micropython":
         cmd = [find_micropython(), "-X", f"heapsize={MICROPYTHON_HEAPSIZE}", "-m",
                "heardcore.simrun"]
@@ -86,7 +88,48 @@ def run_engine(
     timeout: float | None = None,
 ) -> SimulationResult:
     """Run one engine on a 16 kHz 16-bit WAV and parse its output."""
-    cmd, env = engine_command(engine, wav, config, frames)
+    with utf8_names(wav, config) as (wav, config):
+        cmd, env = engine_command(engine, wav, config, frames)
+        return _run(engine, cmd, env, timeout)
+
+
+def _utf8(path: Path | None) -> bool:
+    if path is None:
+        return True
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # os.fsdecode keeps undecodable bytes as lone surrogates
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def utf8_names(wav: Path, config: Path | None) -> Iterator[tuple[Path, Path | None]]:
+    """``wav`` and ``config`` under paths that are valid UTF-8: the unix port's Python
+    wrapper refuses other command-line arguments (a name written in Latin-1, say), so such
+    a file is passed as a symlink in a temporary folder, removed afterwards."""
+    if _utf8(wav) and _utf8(config):
+        yield wav, config
+        return
+    with tempfile.TemporaryDirectory(prefix="heard-simulate-") as tmp:
+        yield (_linked(wav, Path(tmp) / "input.wav"),
+               None if config is None else _linked(config, Path(tmp) / "config.json"))
+
+
+def _linked(path: Path, link: Path) -> Path:
+    """``path`` itself if its name is UTF-8, else ``link``, made a symlink to it."""
+    if _utf8(path):
+        return path
+    try:
+        link.symlink_to(Path(path).absolute())
+    except OSError as exc:
+        raise HeardError(f"{path}: the name is not UTF-8 and a link to the file could not "
+                         f"be made ({exc.strerror})", hint="rename the file") from None
+    return link
+
+
+def _run(engine: str, cmd: list[str], env: dict[str, str],
+         timeout: float | None) -> SimulationResult:
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                               check=False)
@@ -163,14 +206,33 @@ class DirRun:
 def failure_reason(name: str, exc: HeardError) -> str:
     """Why file ``NAME.wav`` failed: the error's message without its own copy of the path."""
     path, sep, reason = str(exc.args[0]).partition(": ")
-    return reason if sep and path.endswith(f"{name}.wav") else str(exc.args[0])
+    return reason if sep and path.lower().endswith(f"{name}.wav".lower()) else str(exc.args[0])
+
+
+def wav_files(directory: Path) -> dict[str, Path]:
+    """The WAV files of ``directory`` by name, sorted; ``.WAV`` counts too (``A.WAV`` is
+    ``A``). Two files that would write the same ``NAME.rttm`` are a ``HeardError``."""
+    files: dict[str, Path] = {}
+    try:
+        paths = sorted(directory.iterdir())
+    except OSError as exc:
+        raise HeardError(f"{directory}: cannot read ({exc.strerror})") from None
+    for path in paths:
+        if path.suffix.lower() != ".wav" or not path.is_file():
+            continue
+        if path.stem in files:
+            raise HeardError(f"{directory}: {files[path.stem].name} and {path.name} would "
+                             f"both write {path.stem}.rttm", hint="rename one of them")
+        files[path.stem] = path
+    return dict(sorted(files.items()))
 
 
 def simulate_dir(
     directory: Path, out_dir: Path, engine: str = "micropython", config: Path | None = None,
     jobs: int | None = None, progress: Callable[[str, SimulationResult | None], None] | None = None,
 ) -> DirRun:
-    """Simulate every ``*.wav`` of ``directory`` into ``out_dir/NAME.rttm`` and ``.json``.
+    """Simulate every ``*.wav`` of ``directory`` (any case) into ``out_dir/NAME.rttm`` and
+    ``.json``.
 
     Files run ``jobs`` at a time (default: the CPU count). A file that fails is recorded in
     ``failures`` and the others go on; ``progress(name, result or None)`` follows each file.
@@ -178,19 +240,19 @@ def simulate_dir(
     directory, out_dir = Path(directory), Path(out_dir)
     if not directory.is_dir():
         raise HeardError(f"{directory} is not a directory")
-    names = sorted(p.stem for p in directory.glob("*.wav") if p.is_file())
-    if not names:
+    files = wav_files(directory)
+    if not files:
         raise HeardError(f"{directory} has no *.wav files")
     if config is not None:
         load_config(config)  # one error up front rather than one per file
     prediction_dir(directory, out_dir)
 
     def one(name: str) -> SimulationResult:
-        result = simulate_file(directory / f"{name}.wav", engine, config)
+        result = simulate_file(files[name], engine, config)
         write_prediction(result, out_dir / f"{name}.rttm", out_dir / f"{name}.json", name)
         return result
 
-    return DirRun(*run_each(names, one, jobs, progress))
+    return DirRun(*run_each(list(files), one, jobs, progress))
 
 
 def run_each(

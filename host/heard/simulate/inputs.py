@@ -6,7 +6,8 @@ the path the engine should read: the file itself when it is already in that form
 otherwise a temporary 16 kHz int16 copy (resampled with ``scipy.signal.resample_poly``,
 8/24/32-bit integer and 32/64-bit float samples converted), deleted afterwards, with a
 one-line notice saying what was done. Files the detector cannot take raise ``HeardError``
-with the reason: not a WAV, empty, truncated, more than two channels, unreadable.
+with the reason: not a WAV, empty, truncated, more than two channels, a sample rate no
+recording has (a damaged header), unreadable.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from heardcore.wavfile import FORMAT_FLOAT, FORMAT_PCM, RATE, WavError, WavReade
 
 _CONVERT_HINT = "convert it first, e.g. `ffmpeg -i IN -ac 2 -ar 16000 OUT.wav`"
 CUT_OFF_HINT = "the file was cut off (an interrupted copy or recording); copy it again"
+_EMPTY_HINT = "nothing was ever written to it; record it, or copy it from its source, again"
+# Sample rates taken. Below 4 kHz no speech band is left (it ends at half the rate) and
+# upsampling would blow a damaged header's "1 Hz" file up 16000-fold in memory; 384 kHz is
+# the highest rate audio interfaces record.
+MIN_RATE, MAX_RATE = 4000, 384000
 _PCM_BITS = (8, 16, 24, 32)
 _FLOAT_BITS = (32, 64)
 
@@ -77,7 +83,7 @@ def inspect_wav(path: Path) -> WavInfo:
                          hint="check the path, and that you may read the file") from None
     except WavError as exc:
         if str(exc).startswith("empty file"):
-            raise HeardError(f"{path}: {exc}", hint=CUT_OFF_HINT) from None
+            raise HeardError(f"{path}: {exc}", hint=_EMPTY_HINT) from None
         if cut_off(exc):
             raise HeardError(f"{path}: unreadable WAV ({exc})", hint=CUT_OFF_HINT) from None
         if str(exc).startswith("not a WAV file"):
@@ -100,6 +106,11 @@ def inspect_wav(path: Path) -> WavInfo:
             hint="keep the employee-facing and customer-facing channels, "
                  "e.g. `sox IN OUT.wav remix 1 2`",
         )
+    if not MIN_RATE <= info.rate <= MAX_RATE:
+        raise HeardError(
+            f"{path}: the header says {info.rate} Hz; heard takes {MIN_RATE} to {MAX_RATE} Hz",
+            hint="the header is probably damaged; convert the file again from its source",
+        )
     allowed = _FLOAT_BITS if info.format == FORMAT_FLOAT else _PCM_BITS
     if info.bits not in allowed:
         raise HeardError(
@@ -114,14 +125,20 @@ def convert_to_detector_format(path: Path, info: WavInfo, out: Path) -> None:
     import soundfile
     from scipy.signal import resample_poly
 
+    # Open files, not names: soundfile cannot encode a file name that is not UTF-8.
     try:
-        samples, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+        with path.open("rb") as f:
+            samples, rate = soundfile.read(f, dtype="float64", always_2d=True)
+        if rate != RATE:
+            g = gcd(int(rate), RATE)
+            samples = resample_poly(samples, RATE // g, int(rate) // g, axis=0)
     except (OSError, RuntimeError) as exc:  # LibsndfileError is a RuntimeError
         raise HeardError(f"{path}: cannot read audio ({exc})", hint=_CONVERT_HINT) from None
-    if rate != RATE:
-        g = gcd(int(rate), RATE)
-        samples = resample_poly(samples, RATE // g, int(rate) // g, axis=0)
-    soundfile.write(str(out), pcm16(samples), RATE, subtype="PCM_16", format="WAV")
+    except MemoryError:
+        raise HeardError(f"{path}: too long to convert in memory",
+                         hint="convert it first, or cut it into parts") from None
+    with out.open("wb") as f:
+        soundfile.write(f, pcm16(samples), RATE, subtype="PCM_16", format="WAV")
 
 
 def pcm16(samples: np.ndarray) -> np.ndarray:

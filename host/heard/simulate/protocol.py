@@ -63,11 +63,20 @@ class ConversationStats:
     def flags(self) -> list[str]:
         return flag_names(self.get("flags"))
 
+    @property
+    def switches_per_minute(self) -> float | None:
+        """Speaker switches per minute of conversation, one decimal; None when it has no
+        length."""
+        if self.duration_ms <= 0:
+            return None
+        return round(self.get("switches") * 60000 / self.duration_ms, 1)
+
     def to_json(self) -> dict[str, Any]:
         """``start``/``end`` in seconds (the annotation format), then every number as is."""
         data: dict[str, Any] = {"start": _sec(self.start_ms), "end": _sec(self.end_ms)}
         data.update(self.values)
         data["talk_ratio"] = self.talk_ratio
+        data["switches_per_minute"] = self.switches_per_minute
         data["flag_names"] = self.flags
         return data
 
@@ -128,8 +137,12 @@ class SimulationResult:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """The prediction JSON: ``annotation_to_json`` with per-conversation numbers."""
-        data = annotation_to_json(self.annotation())
+        """The prediction JSON: ``annotation_to_json`` with the segments (as in the RTTM)
+        and per-conversation numbers."""
+        ann = self.annotation()
+        data = annotation_to_json(ann)
+        data["segments"] = [{"speaker": s.speaker, "start": _sec(s.start_ms), "end": _sec(s.end_ms)}
+                            for s in ann.segments]
         data["conversations"] = [c.to_json() for c in self.conversations]
         data["employee_only"] = [
             {"start": _sec(e.start_ms), "end": _sec(e.end_ms), "talk_seconds": _sec(e.talk_ms)}

@@ -30,19 +30,23 @@ def conversation_table(result: SimulationResult, title: str | None = None) -> Ta
     table = Table(title=title, title_justify="left")
     for name, justify in (
         ("#", "right"), ("start", "right"), ("duration", "right"), ("talk\nratio E", "right"),
-        ("turns", "right"), ("interrupt.\nE/C", "center"), ("backch.\nE/C", "center"),
+        ("overlap", "right"), ("turns", "right"), ("switches\n/min", "right"),
+        ("interrupt.\nE/C", "center"), ("backch.\nE/C", "center"),
         ("longest E\nmonologue", "right"), ("longest C\nstory", "right"),
         ("median\nlatency", "right"), ("flags", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for i, conv in enumerate(result.conversations, 1):
         latency = conv.get("median_latency_ms", -1)
+        rate = conv.switches_per_minute
         table.add_row(
             str(i),
             clock(conv.start_ms),
             seconds(conv.duration_ms),
             percent(conv.talk_ratio),
+            seconds(conv.get("overlap_ms")),
             str(conv.get("turns")),
+            _NONE if rate is None else f"{rate:.1f}",
             f"{conv.get('interruptions_by_employee')}/{conv.get('interruptions_by_customer')}",
             f"{conv.get('backchannels_by_employee')}/{conv.get('backchannels_by_customer')}",
             seconds(conv.get("longest_employee_monologue_ms")),
