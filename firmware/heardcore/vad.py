@@ -9,9 +9,10 @@ of rising at the slow rate for tens of seconds.
 A steady tone is not speech: when a channel's zero crossings (``heardcore.frontend``) stay
 at or above ``tone_min_hz``'s count, within one of the last frame's, and its level within
 ``tone_level_db10`` of the last frame's, for ``tone_ms``, the channel hears no speech and
-its hangover is cancelled. A checkout scanner's beep is such a tone, and so is a held
-note; speech changes both every few frames. The first ``tone_ms`` of a beep is still
-speech to the VAD, which ``min_speech_ms`` drops (``heardcore.turns``).
+its hangover is cancelled; nor does it after the tone while the level does not rise (the
+tone's end and echo). A checkout scanner's beep is such a tone, and so is a held note;
+speech changes both every few frames. The first ``tone_ms`` of a beep is still speech to
+the VAD, which ``min_speech_ms`` drops (``heardcore.turns``).
 
 Levels are dB Q8 (``heardcore.frontend``); the floor is kept in Q12 so that a rise of a
 fraction of a dB per second is representable. During the first ``startup`` frames the
@@ -27,7 +28,7 @@ from micropython import const
 # level of this half window and of the previous one (Q8); this frame's zero crossings (the
 # caller writes them to CROSSINGS before ``update``: one argument more would make the
 # caller's call frame a heap block), the last frame's crossings and level (Q8), and for how
-# many frames both have held steady.
+# many frames both have held steady (-1: a tone has ended and the level has not risen since).
 WORDS = const(10)
 CROSSINGS = const(6)
 _NO_MIN = const(1 << 20)  # above any level (Q8)
@@ -117,16 +118,21 @@ def update(state, base: int, level: int, frame: int, cfg) -> int:
         moved = crossings - ((((h[w + 15] ^ 0x8000) - 0x8000) << 16) | h[w + 14])
         step = level - ((((h[w + 17] ^ 0x8000) - 0x8000) << 16) | h[w + 16])
         steady = (((h[w + 19] ^ 0x8000) - 0x8000) << 16) | h[w + 18]
-        if crossings < c[10] or moved > 1 or moved < -1 or step > c[11] or -step > c[11]:
+        if crossings >= c[10] and moved <= 1 and moved >= -1 and step <= c[11] and -step <= c[11]:
+            if steady < 0:
+                steady = 0
+            if steady < c[9]:  # counts to the tone's frames and stays there
+                steady += 1
+        elif (steady >= c[9] or steady < 0) and step <= c[11]:
+            steady = -1  # a tone's end and its echo: no speech until the level rises
+        else:
             steady = 0
-        elif steady < c[9]:  # counts to the tone's frames and stays there
-            steady += 1
         st[base + 7] = crossings
         st[base + 8] = level
         st[base + 9] = steady
     snr = smooth - (floor >> 4)
     on = h[w + 4]
-    if frame < c[4] or (c[9] > 0 and steady >= c[9]):
+    if frame < c[4] or (c[9] > 0 and (steady >= c[9] or steady < 0)):
         on = 0  # the floor is still being learnt, or a steady tone
         st[base + 3] = 0
     elif snr > c[5] or (on and snr > c[6]):

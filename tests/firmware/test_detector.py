@@ -14,6 +14,24 @@ def test_silence_is_not_speech():
     assert det.speech_frames == 0
 
 
+def _beeps(channels):
+    """A scanner beeping 2 kHz for 150 ms every 600 ms, from 0.6 s on, in silence."""
+    def value_of(f, i):
+        if f < 60 or f % 60 >= 15:
+            return 0
+        return 8000 if (i // channels // 4) % 2 else -8000
+    return constant_frames(600, channels, value_of)
+
+
+def test_scanner_beeps_are_not_talk():
+    for channels in (1, 2):
+        sink = run(_beeps(channels), channels)[0]  # the detector goes before the next one
+        assert sink.segments == [] and sink.conversations == [], sink.segments
+        # Without the steady-tone test the nine beeps are talk (bridged into one turn).
+        sink = run(_beeps(channels), channels, Params({"tone_ms": 0}))[0]
+        assert sum(end - start for _, start, end in sink.segments) >= 9 * 150, sink.segments
+
+
 def test_stereo_bursts_are_attributed_to_the_right_party():
     sink, _ = run(bursts(2, SCHEDULE), 2)
     parties = [s[0] for s in sink.segments]

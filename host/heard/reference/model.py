@@ -106,7 +106,8 @@ def zero_crossings(y: np.ndarray) -> np.ndarray:
 
 def steady_tone(levels: np.ndarray, crossings: np.ndarray, p: Params) -> np.ndarray:
     """Frames after which a channel's zero crossings (at least ``tone_min_hz``'s) and level
-    have held steady for ``tone_ms``: a tone, not speech."""
+    have held steady for ``tone_ms``, and after such a tone while the level does not rise:
+    a tone and its echo, not speech."""
     need = p.tone_ms // p.frame_ms
     tone = np.zeros(levels.size, dtype=bool)
     if need == 0:
@@ -116,12 +117,14 @@ def steady_tone(levels: np.ndarray, crossings: np.ndarray, p: Params) -> np.ndar
     steady = 0
     last_crossings, last_level = 0, float(levels[0]) if levels.size else 0.0
     for f, (z, level) in enumerate(zip(crossings.tolist(), levels.tolist(), strict=True)):
-        if z < fewest or abs(z - last_crossings) > 1 or abs(level - last_level) > level_step:
-            steady = 0
+        if z >= fewest and abs(z - last_crossings) <= 1 and abs(level - last_level) <= level_step:
+            steady = min(max(steady, 0) + 1, need)
+        elif (steady >= need or steady < 0) and level - last_level <= level_step:
+            steady = -1  # the tone's end and echo
         else:
-            steady = min(steady + 1, need)
+            steady = 0
         last_crossings, last_level = z, level
-        tone[f] = steady >= need
+        tone[f] = steady >= need or steady < 0
     return tone
 
 
