@@ -177,3 +177,25 @@ def test_a_data_area_the_device_wrote_is_accepted(
     assert _emulate(tmp_path, str(flash)) == 0
     out, err = capsys.readouterr()
     assert out.count(f"emulated device {ident} is on ") == 2 and "error" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "why", "hint"),
+    [
+        (b"", "empty file (0 bytes)", "nothing was ever written to it; record it"),
+        (b"RIFF\x24\x00", "truncated header", "the file was cut off"),
+    ],
+    ids=["empty", "cut off"],
+)
+def test_an_empty_wav_is_not_called_cut_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, why: str, hint: str
+) -> None:
+    wav = tmp_path / "call.wav"
+    wav.write_bytes(content)
+    assert main(["emulate", "--fast", "--exit-when-done", "--flash", str(tmp_path / "flash"),
+                 "--db", str(tmp_path / "db"), str(wav)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert err.splitlines()[0] == f"error: {wav}: {why}"
+    assert err.splitlines()[1].startswith(f"  hint: {hint}") and len(err.splitlines()) == 2
+    assert not (tmp_path / "db").exists() and not (tmp_path / "flash").exists()

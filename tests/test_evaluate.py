@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +273,16 @@ def test_malformed_prediction_is_one_readable_line(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_file_names_are_shown_as_they_are_not_as_markup(tmp_path, capsys):
+    for name in ("x[red]y", "z[b]"):
+        write(tmp_path / "c", name, ann(TWO_TURNS), truth=True)
+    (tmp_path / "p").mkdir()
+    assert main(["eval", str(tmp_path / "c"), str(tmp_path / "p"), "--allow-missing"]) == 0
+    out = capsys.readouterr().out
+    assert "│ x[red]y (missing) │" in out and "│ z[b] (missing)    │" in out
+    assert "scored as empty: x[red]y, z[b]" in out
+
+
 def test_json_output_parses(tmp_path):
     write(tmp_path / "c", "a", ann(TWO_TURNS, [(12000, CUS)], duration=20.0), truth=True)
     write(tmp_path / "p", "a", ann(TWO_TURNS, [(12300, CUS)]), truth=False)
@@ -352,6 +363,39 @@ def test_float_and_24_bit_wavs_read_as_the_same_int16_samples(tmp_path):
         other = tmp_path / f"x_{subtype}.wav"
         soundfile.write(other, pcm / 32768.0, RATE, subtype=subtype)
         assert np.array_equal(read_wav(other).samples, pcm), subtype
+
+
+def test_corpus_wavs_named_as_heard_simulate_takes_them_are_read(tmp_path, capsys):
+    # `heard simulate DIR` writes X.rttm for X.WAV, and takes names that are not UTF-8:
+    # eval and baseline must read those WAVs, not score them from the truth alone.
+    corpus, preds = tmp_path / "c", tmp_path / "p"
+    corpus.mkdir()
+    latin1 = Path(os.fsdecode(os.path.join(os.fsencode(corpus), b"caf\xe9.wav")))
+    try:
+        latin1.touch()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes only UTF-8 file names")
+    for wav in (corpus / "LOUD.WAV", latin1):
+        bursts_wav(corpus / "tmp.wav", 3.0, [(0.5, 2.0, 0)])
+        (corpus / "tmp.wav").replace(wav)
+        # The truth says otherwise: only the WAV gives 2 channels and 3 s.
+        write(corpus, wav.stem, ann([(500, 2000, EMP)], channels=1, duration=9.0), truth=True)
+        write(preds, wav.stem, ann([(500, 2000, EMP)]), truth=False)
+    result = evaluate_corpus(corpus, preds)
+    assert [(f.name, f.channels, f.duration_ms, f.vad is not None) for f in result.files] == [
+        ("LOUD", 2, 3000, True), (latin1.stem, 2, 3000, True)]
+    assert main(["eval", str(corpus), str(preds), "--events"]) == 0  # on a strict UTF-8 stdout
+    assert "\n│ caf\ufffd " in capsys.readouterr().out
+    assert run_baseline(corpus, tmp_path / "b", "trivial") == ["LOUD", latin1.stem]
+    assert read_annotation(tmp_path / "b" / "LOUD.rttm", tmp_path / "b" / "LOUD.json").extra[
+        "duration"] == 3.0
+
+
+def test_a_corpus_wav_that_is_not_audio_is_named_once(tmp_path):
+    (tmp_path / "x.wav").write_text("not audio")
+    with pytest.raises(HeardError) as err:
+        read_wav(tmp_path / "x.wav")
+    assert err.value.args[0] == f"{tmp_path / 'x.wav'}: cannot read audio (Format not recognised)"
 
 
 def test_no_vad_says_the_baseline_was_skipped_on_request(tmp_path):

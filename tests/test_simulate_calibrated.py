@@ -14,7 +14,7 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from heard.annotations import Annotation, Segment
+from heard.annotations import Annotation, Segment, annotation_to_json, write_json, write_rttm
 from heard.cli import cli, main
 from heard.device import calibration as cal
 from heard.errors import HeardError
@@ -137,6 +137,20 @@ def test_each_file_runs_with_its_own_calibration(device_wavs: list[Path],
         prediction = json.loads((out / f"{name}.json").read_text())
         assert {k: prediction["params"][k] for k in stored} == stored
     assert len(evaluate_corpus(corpus, out, vad=False).files) == len(run.calibrations)
+
+
+@pytest.mark.micropython
+def test_upper_case_wavs_are_calibrated_as_heard_simulate_takes_them(tmp_path: Path) -> None:
+    corpus, out = tmp_path / "corpus", tmp_path / "pred"
+    corpus.mkdir()
+    wav, truth = _counter(tmp_path, 8, -8)
+    shutil.copy(wav, corpus / "LOUD.WAV")
+    write_rttm(corpus / "LOUD.rttm", "LOUD", truth.segments)
+    write_json(corpus / "LOUD.truth.json", annotation_to_json(truth))
+    run = simulate_calibrated_dir(corpus, out)
+    assert not run.failures and run.calibrations == {"LOUD": calibrate(wav, truth)}
+    assert sorted(p.name for p in out.iterdir()) == [
+        "LOUD.config.json", "LOUD.json", "LOUD.rttm"]
 
 
 @pytest.mark.micropython

@@ -192,3 +192,17 @@ def test_two_files_that_would_write_the_same_predictions(tmp_path: Path) -> None
     _wav(tmp_path / "a.WAV")
     with pytest.raises(HeardError, match=r"a.WAV and a.wav would both write a.rttm"):
         simulate_dir(tmp_path, tmp_path / "out")
+
+
+def test_the_folder_summary_shows_names_as_written(tmp_path: Path) -> None:
+    # "[red]" is text, not rich markup; a name that is not UTF-8 shows with U+FFFD, and
+    # printing it cannot fail on a UTF-8 terminal.
+    source = tmp_path / "in"
+    source.mkdir()
+    _wav(source / "a[red]b.wav")
+    odd = _latin1(source, b"caf\xe9.wav")
+    _wav(odd)
+    result = CliRunner().invoke(cli, ["simulate", str(source), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert "a[red]b" in result.output and "caf\ufffd" in result.output
+    result.output.encode("utf-8")  # no lone surrogates left to fail a strict stdout

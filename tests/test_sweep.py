@@ -228,3 +228,22 @@ def test_a_calibrated_sweep_refuses_a_mono_corpus_before_running(tmp_path: Path)
     with pytest.raises(HeardError, match="1 channel\\(s\\); --calibrate needs two microphones"):
         run_sweep(tmp_path / "mono", [Setting("vad_on_db10", (50,))], calibrate=True,
                   progress=lambda i, n, combo: pytest.fail("a run started"))
+
+
+def test_the_corpus_check_reads_upper_case_and_non_utf8_wav_names(tmp_path: Path) -> None:
+    # The check opens every WAV before a run: X.WAV is X's, and a name in Latin-1 is read
+    # (a mono corpus under --calibrate stops at the channel count, after the WAV was read).
+    import os
+
+    from heard.synth import generate_corpus
+
+    corpus = tmp_path / "mono"
+    generate_corpus(corpus, n=1, seed=5, channels=1)
+    [wav] = corpus.glob("*.wav")
+    files = {".wav": wav, ".truth.json": corpus / f"{wav.stem}.truth.json",
+             ".rttm": corpus / f"{wav.stem}.rttm"}
+    for stem in ("LOUD", os.fsdecode(b"caf\xe9")):
+        for suffix, path in files.items():
+            files[suffix] = path.rename(corpus / f"{stem}{suffix.replace('.wav', '.WAV')}")
+        with pytest.raises(HeardError, match="1 channel\\(s\\); --calibrate needs two"):
+            run_sweep(corpus, [Setting("vad_on_db10", (50,))], calibrate=True)

@@ -24,7 +24,7 @@ import soundfile
 from heard.config import base_overrides
 from heard.device.calibration import STORED
 from heard.errors import HeardError
-from heard.evaluate.corpus import corpus_names, wav_names
+from heard.evaluate.corpus import corpus_names, wav_paths
 from heard.evaluate.scores import CorpusScore
 from heard.evaluate.scoring import evaluate_corpus
 from heard.simulate.calibrated import simulate_calibrated_dir
@@ -125,20 +125,22 @@ def _check_corpora(corpora: Sequence[Path], calibrate: bool = False) -> None:
         raise HeardError("a corpus is given twice")
     for corpus in corpora:
         names = corpus_names(corpus)  # a corpus with truth, or a clear error
-        without = sorted(set(names) - set(wav_names(corpus)))
+        wavs = wav_paths(corpus)
+        without = sorted(set(names) - set(wavs))
         if without:
             raise HeardError(f"{corpus}: {len(without)} truth file(s) without a WAV, e.g. "
                              f"{without[0]}.truth.json",
                              hint="copy the corpus again, WAVs included")
         for name in names:  # scoring reads each WAV: one it cannot open would stop a run
-            try:
-                channels = soundfile.info(str(corpus / f"{name}.wav")).channels
+            try:  # an open file: soundfile cannot encode a name that is not UTF-8
+                with wavs[name].open("rb") as f:
+                    channels = soundfile.info(f).channels
             except (OSError, RuntimeError):
-                raise HeardError(f"{corpus / name}.wav: cannot read it as audio",
+                raise HeardError(f"{wavs[name]}: cannot read it as audio",
                                  hint="copy the corpus again; a file cut short still opens "
                                  "and is listed as failed") from None
             if calibrate and channels != 2:
-                raise HeardError(f"{corpus / name}.wav: {channels} channel(s); --calibrate "
+                raise HeardError(f"{wavs[name]}: {channels} channel(s); --calibrate "
                                  "needs two microphones", hint="sweep it without --calibrate")
 
 

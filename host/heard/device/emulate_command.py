@@ -17,7 +17,7 @@ from heard.db import Database
 from heard.device.emulator import Emulator, provision
 from heard.errors import HeardError
 from heard.flash.identity import check_device_id
-from heard.simulate.inputs import CUT_OFF_HINT, cut_off
+from heard.simulate.inputs import CUT_OFF_HINT, EMPTY_HINT, cut_off
 from heardcore.wavfile import WavError, WavReader
 
 
@@ -35,6 +35,8 @@ def check_wav(path: Path) -> int:
     except IsADirectoryError:
         raise HeardError(f"{path}: is a folder, not a WAV file") from None
     except WavError as exc:
+        if str(exc).startswith("empty file"):
+            raise HeardError(f"{path}: {exc}", hint=EMPTY_HINT) from None
         if cut_off(exc):
             raise HeardError(f"{path}: {exc}", hint=CUT_OFF_HINT) from None
         raise HeardError(

@@ -1,8 +1,9 @@
 """Finding and reading the files of a corpus directory and of a prediction directory.
 
 A corpus holds ``NAME.wav`` (16 kHz int16, channel 0 employee-facing, channel 1
-customer-facing), ``NAME.rttm`` and ``NAME.truth.json``; a prediction directory holds
-``NAME.rttm`` and ``NAME.json``. Problems the user can fix become ``HeardError``s.
+customer-facing; ``NAME.WAV`` too), ``NAME.rttm`` and ``NAME.truth.json``; a prediction
+directory holds ``NAME.rttm`` and ``NAME.json``. Problems the user can fix become
+``HeardError``s.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import soundfile
 
 from heard.annotations import Annotation, read_annotation
 from heard.errors import HeardError
+from heard.simulate.engines import wav_files
 from heard.simulate.inputs import pcm16
 
 TRUTH_SUFFIX = ".truth.json"
@@ -58,13 +60,19 @@ def corpus_names(corpus_dir: Path) -> list[str]:
     return names
 
 
+def wav_paths(directory: Path) -> dict[str, Path]:
+    """The WAV files of a directory by name, sorted, as ``heard simulate DIR`` takes them
+    (``NAME.WAV`` too); at least one."""
+    directory = _require_dir(directory, "corpus")
+    files = wav_files(directory)
+    if not files:
+        raise HeardError(f"{directory} has no *.wav files", hint="pass a corpus directory")
+    return files
+
+
 def wav_names(directory: Path) -> list[str]:
     """Names of the WAV files in a directory, sorted; at least one."""
-    directory = _require_dir(directory, "corpus")
-    names = sorted(p.stem for p in directory.glob("*.wav"))
-    if not names:
-        raise HeardError(f"{directory} has no *.wav files", hint="pass a corpus directory")
-    return names
+    return list(wav_paths(directory))
 
 
 def read_truth(corpus_dir: Path, name: str) -> Annotation:
@@ -86,18 +94,18 @@ def read_wav(path: Path) -> Audio:
 
     Read as float first: asked for int16, soundfile would not scale a float WAV's samples
     (full scale 1.0) but truncate them to 0 and +-1, which scores as silence."""
-    try:
-        samples, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
-    except (OSError, RuntimeError) as exc:  # LibsndfileError is a RuntimeError
-        raise HeardError(f"{path}: cannot read audio ({exc})", hint="is it a WAV file?") from None
+    try:  # an open file, not a name: soundfile cannot encode a name that is not UTF-8
+        with Path(path).open("rb") as f:
+            samples, rate = soundfile.read(f, dtype="float64", always_2d=True)
+    except OSError as exc:
+        raise HeardError(f"{path}: cannot read ({exc.strerror})",
+                         hint="check the path, and that you may read the file") from None
+    except RuntimeError as exc:  # LibsndfileError; its str() names the file object
+        why = getattr(exc, "error_string", str(exc)).rstrip(".")
+        raise HeardError(f"{path}: cannot read audio ({why})", hint="is it a WAV file?") from None
     if samples.shape[1] not in (1, 2):
         raise HeardError(
             f"{path}: {samples.shape[1]} channels",
             hint="heard expects mono or stereo (ch0 employee side, ch1 customer side)",
         )
     return Audio(np.ascontiguousarray(pcm16(samples)), int(rate))
-
-
-def wav_path(corpus_dir: Path, name: str) -> Path | None:
-    path = Path(corpus_dir) / f"{name}.wav"
-    return path if path.is_file() else None

@@ -23,7 +23,7 @@ from heard.annotations import (
     write_rttm,
 )
 from heard.errors import HeardError
-from heard.evaluate.corpus import Audio, read_wav, wav_names
+from heard.evaluate.corpus import Audio, read_wav, wav_paths
 from heard.evaluate.energy import energy_predict
 
 
@@ -41,16 +41,16 @@ PREDICTORS: dict[str, Callable[[Audio], Annotation]] = {
 
 
 def run_baseline(corpus_dir: Path, out_dir: Path, kind: str) -> list[str]:
-    """Predict every ``*.wav`` of ``corpus_dir`` into ``out_dir``; returns the names written."""
+    """Predict every ``*.wav`` (any case) of ``corpus_dir`` into ``out_dir``; returns the
+    names written."""
     if kind not in PREDICTORS:
         choices = ", ".join(PREDICTORS)
         raise HeardError(f"unknown baseline {kind!r}", hint=f"choose one of {choices}")
-    names = wav_names(corpus_dir)
-    corpus_dir = Path(corpus_dir)
-    out_dir = prediction_dir(corpus_dir, out_dir)
+    wavs = wav_paths(corpus_dir)
+    out_dir = prediction_dir(Path(corpus_dir), out_dir)
     predict = PREDICTORS[kind]
-    for name in names:
-        audio = read_wav(corpus_dir / f"{name}.wav")
+    for name, wav in wavs.items():
+        audio = read_wav(wav)
         prediction = predict(audio)
         prediction.extra = {
             "predictor": kind,
@@ -59,4 +59,4 @@ def run_baseline(corpus_dir: Path, out_dir: Path, kind: str) -> list[str]:
         }
         write_rttm(out_dir / f"{name}.rttm", name, prediction.segments)
         write_json(out_dir / f"{name}.json", annotation_to_json(prediction))
-    return names
+    return list(wavs)

@@ -11,6 +11,7 @@ from heard.annotations import Event
 from heard.evaluate.metrics import FRAME_MS
 from heard.evaluate.scores import CorpusScore, Counts, DerScore, FileScore
 from heard.evaluate.vad_baseline import VAD_FRAME_MS
+from heard.shown import shown_name
 
 
 def _der_dict(der: DerScore | None) -> dict[str, float] | None:
@@ -161,7 +162,7 @@ def file_table(score: CorpusScore) -> Table:
     for f in score.files:
         vad = None if f.vad is None or best is None else f.vad[best].f1
         table.add_row(
-            f.name + (" (missing)" if f.missing_prediction else ""),
+            shown_name(f.name) + (" (missing)" if f.missing_prediction else ""),
             str(f.channels),
             _pct(f.der.rate),
             _pct(f.ier.rate),
@@ -246,7 +247,7 @@ def print_events(score: CorpusScore, console: Console) -> None:
             what = ("false, on a backchannel" if on else "false") if t is None else (
                 f"false: the {t.by}'s at {t.time_ms / 1000:.2f} s, wrong party")
             rows.append((e.time_ms, e.by, what))
-        name = f"{f.name} (no prediction)" if f.missing_prediction else f.name
+        name = shown_name(f.name) + (" (no prediction)" if f.missing_prediction else "")
         for time_ms, by, what in sorted(rows):
             table.add_row(name, f"{time_ms / 1000:.2f} s", by, what)
     if table.row_count:
@@ -264,7 +265,7 @@ def print_report(score: CorpusScore, console: Console, *, vad: bool = True) -> N
     if score.missing_predictions:
         console.print(
             f"{len(score.missing_predictions)} files had no prediction and were "
-            f"scored as empty: {', '.join(score.missing_predictions)}"
+            f"scored as empty: {', '.join(map(shown_name, score.missing_predictions))}"
         )
     best = score.best_vad_mode
     if best is None:

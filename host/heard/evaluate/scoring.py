@@ -13,7 +13,6 @@ from heard.evaluate.corpus import (
     read_prediction,
     read_truth,
     read_wav,
-    wav_path,
 )
 from heard.evaluate.metrics import (
     COLLAR_S,
@@ -27,6 +26,7 @@ from heard.evaluate.metrics import (
 )
 from heard.evaluate.scores import CorpusScore, FileScore
 from heard.evaluate.vad_baseline import VAD_MODES, vad_counts
+from heard.simulate.engines import wav_files
 
 _STEREO = 2
 
@@ -127,12 +127,13 @@ def evaluate_corpus(
             f"in {pred_dir}: {shown}",
             hint="pass --allow-missing to score them as empty predictions",
         )
+    wavs = wav_files(Path(corpus_dir))
     files = []
     for name in names:
         truth = read_truth(corpus_dir, name)
         absent = name in missing
         pred = Annotation() if absent else read_prediction(pred_dir, name)
-        wav = wav_path(corpus_dir, name)
+        wav = wavs.get(name)
         audio = read_wav(wav) if wav is not None else None
         files.append(
             score_file(

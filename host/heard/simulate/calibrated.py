@@ -21,7 +21,7 @@ from heard.annotations import Annotation, AnnotationError, prediction_dir
 from heard.config import base_overrides
 from heard.device import calibration as cal
 from heard.errors import HeardError
-from heard.evaluate.corpus import read_truth, wav_names
+from heard.evaluate.corpus import read_truth, wav_paths
 from heard.simulate.engines import run_each, simulate_file, write_prediction, writing
 from heard.simulate.protocol import SimulationResult
 from heardcore import wire
@@ -94,12 +94,12 @@ def simulate_calibrated_dir(
     ``out_dir/NAME.rttm`` and ``.json``, and the settings it ran with into
     ``NAME.config.json``. A file without its truth, or with one microphone, fails alone."""
     corpus, out_dir = Path(corpus), Path(out_dir)
-    names = wav_names(corpus)
+    wavs = wav_paths(corpus)  # NAME.WAV too, as `heard simulate DIR`
     base = base_overrides(config)  # one clear error up front rather than one per file
     prediction_dir(corpus, out_dir)
 
     def one(name: str) -> tuple[cal.Result, SimulationResult]:
-        wav = corpus / f"{name}.wav"
+        wav = wavs[name]
         try:
             truth = read_truth(corpus, name)
         except AnnotationError as exc:
@@ -117,7 +117,7 @@ def simulate_calibrated_dir(
         if progress is not None:
             progress(name, pair[1] if pair else None)
 
-    pairs, failures = run_each(names, one, jobs, done)
+    pairs, failures = run_each(list(wavs), one, jobs, done)
     return CalibratedRun({n: p[0] for n, p in pairs.items()}, {n: p[1] for n, p in pairs.items()},
                          failures)
 

@@ -26,7 +26,7 @@ from heardcore.wavfile import FORMAT_FLOAT, FORMAT_PCM, RATE, WavError, WavReade
 
 _CONVERT_HINT = "convert it first, e.g. `ffmpeg -i IN -ac 2 -ar 16000 OUT.wav`"
 CUT_OFF_HINT = "the file was cut off (an interrupted copy or recording); copy it again"
-_EMPTY_HINT = "nothing was ever written to it; record it, or copy it from its source, again"
+EMPTY_HINT = "nothing was ever written to it; record it, or copy it from its source, again"
 # Sample rates taken. Below 4 kHz no speech band is left (it ends at half the rate) and
 # upsampling would blow a damaged header's "1 Hz" file up 16000-fold in memory; 384 kHz is
 # the highest rate audio interfaces record.
@@ -83,7 +83,7 @@ def inspect_wav(path: Path) -> WavInfo:
                          hint="check the path, and that you may read the file") from None
     except WavError as exc:
         if str(exc).startswith("empty file"):
-            raise HeardError(f"{path}: {exc}", hint=_EMPTY_HINT) from None
+            raise HeardError(f"{path}: {exc}", hint=EMPTY_HINT) from None
         if cut_off(exc):
             raise HeardError(f"{path}: unreadable WAV ({exc})", hint=CUT_OFF_HINT) from None
         if str(exc).startswith("not a WAV file"):

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from heard.annotations import CUSTOMER, EMPLOYEE
+from heard.shown import shown_name
 from heard.simulate.protocol import SimulationResult
 
 _NONE = "-"
@@ -79,7 +80,7 @@ def totals_text(result: SimulationResult) -> str:
 
 def print_summary(result: SimulationResult, console: Console) -> None:
     """Per-conversation table and the file's totals."""
-    name = result.source.name if result.source else "input"
+    name = shown_name(result.source.name) if result.source else "input"
     if result.conversations:
         console.print(conversation_table(result, title=name))
     else:
@@ -101,7 +102,7 @@ def print_dir_summary(results: dict[str, SimulationResult], console: Console) ->
         be = sum(1 for e in ann.backchannels if e.by == EMPLOYEE)
         flagged = sum(1 for c in result.conversations if c.flags)
         table.add_row(
-            name, seconds(result.duration_ms), str(len(result.conversations)),
+            shown_name(name), seconds(result.duration_ms), str(len(result.conversations)),
             percent(ann.talk_ratio()),
             f"{ie}/{len(ann.interruptions) - ie}", f"{be}/{len(ann.backchannels) - be}",
             str(flagged),
