@@ -28,7 +28,8 @@ from micropython import const
 # level of this half window and of the previous one (Q8); this frame's zero crossings (the
 # caller writes them to CROSSINGS before ``update``: one argument more would make the
 # caller's call frame a heap block), the last frame's crossings and level (Q8), and for how
-# many frames both have held steady (-1: a tone has ended and the level has not risen since).
+# many frames both have held steady (one more than a tone's: a tone has ended and the level
+# has not risen since).
 WORDS = const(10)
 CROSSINGS = const(6)
 _NO_MIN = const(1 << 20)  # above any level (Q8)
@@ -113,18 +114,19 @@ def update(state, base: int, level: int, frame: int, cfg) -> int:
         st[base + 4] = low
     st[base + 1] = floor
     steady = 0
-    if c[9] > 0:
-        crossings = (((h[w + 13] ^ 0x8000) - 0x8000) << 16) | h[w + 12]
-        moved = crossings - ((((h[w + 15] ^ 0x8000) - 0x8000) << 16) | h[w + 14])
-        step = level - ((((h[w + 17] ^ 0x8000) - 0x8000) << 16) | h[w + 16])
-        steady = (((h[w + 19] ^ 0x8000) - 0x8000) << 16) | h[w + 18]
+    need = c[9]
+    if need > 0:  # plain ptr32 loads: these words are never negative
+        crossings = st[base + 6]
+        moved = crossings - st[base + 7]
+        step = level - st[base + 8]
+        steady = st[base + 9]
         if crossings >= c[10] and moved <= 1 and moved >= -1 and step <= c[11] and -step <= c[11]:
-            if steady < 0:
-                steady = 0
-            if steady < c[9]:  # counts to the tone's frames and stays there
+            if steady < need:  # counts to the tone's frames and stays there
                 steady += 1
-        elif (steady >= c[9] or steady < 0) and step <= c[11]:
-            steady = -1  # a tone's end and its echo: no speech until the level rises
+            elif steady > need:
+                steady = 1  # a new tone during the last one's echo
+        elif steady >= need and step <= c[11]:
+            steady = need + 1  # a tone's end and its echo: no speech until the level rises
         else:
             steady = 0
         st[base + 7] = crossings
@@ -132,7 +134,7 @@ def update(state, base: int, level: int, frame: int, cfg) -> int:
         st[base + 9] = steady
     snr = smooth - (floor >> 4)
     on = h[w + 4]
-    if frame < c[4] or (c[9] > 0 and (steady >= c[9] or steady < 0)):
+    if frame < c[4] or (need > 0 and steady >= need):
         on = 0  # the floor is still being learnt, or a steady tone
         st[base + 3] = 0
     elif snr > c[5] or (on and snr > c[6]):
