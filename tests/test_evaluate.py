@@ -410,3 +410,8 @@ def test_no_vad_says_the_baseline_was_skipped_on_request(tmp_path):
     assert "WebRTC VAD baseline: skipped (--no-vad), not run" in out.output
     out = CliRunner().invoke(eval_command, [str(corpus), str(preds)])
     assert "WebRTC VAD mode" in out.output and "skipped" not in out.output
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(HeardError) as err:
+        read_wav(tmp_path / "empty.wav")
+    assert err.value.args[0] == f"{tmp_path / 'empty.wav'}: empty file"
+    assert "nothing was ever written" in err.value.hint

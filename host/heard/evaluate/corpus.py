@@ -17,7 +17,7 @@ import soundfile
 from heard.annotations import Annotation, read_annotation
 from heard.errors import HeardError
 from heard.simulate.engines import wav_files
-from heard.simulate.inputs import pcm16
+from heard.simulate.inputs import EMPTY_HINT, pcm16
 
 TRUTH_SUFFIX = ".truth.json"
 
@@ -101,6 +101,8 @@ def read_wav(path: Path) -> Audio:
         raise HeardError(f"{path}: cannot read ({exc.strerror})",
                          hint="check the path, and that you may read the file") from None
     except RuntimeError as exc:  # LibsndfileError; its str() names the file object
+        if Path(path).stat().st_size == 0:
+            raise HeardError(f"{path}: empty file", hint=EMPTY_HINT) from None
         why = getattr(exc, "error_string", str(exc)).rstrip(".")
         raise HeardError(f"{path}: cannot read audio ({why})", hint="is it a WAV file?") from None
     if samples.shape[1] not in (1, 2):
