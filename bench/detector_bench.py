@@ -171,7 +171,8 @@ def esp32_load() -> str:
     chunks = (terms + 15) // 16
     kernels = {
         "I2S slot to int16 (per sample, both channels)": 2 * n,
-        "high-pass, level, sign bits, clip and zero-crossing counts (per sample, per channel)": 2 * n,
+        "high-pass, level, sign bits, clip and zero-crossing counts (per sample, per channel)":
+            2 * n,
         "sign bits packed 16 to a word (terms of mic 0, all samples of mic 1)": terms + n,
         # A 16-term word per lag: a two-word load, shift, XOR, mask and two table lookups,
         # about three simple loop iterations' work.

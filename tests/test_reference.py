@@ -158,6 +158,19 @@ def test_a_steady_tone_is_no_speech_after_tone_ms() -> None:
     assert all(off[a + 1:b - 1].all() for a, b in beeps)
 
 
+def test_talk_right_after_a_beep_ends_the_echo() -> None:
+    # A beep, 50 ms of its echo (silence here), then 0.5 s of louder noise standing for
+    # talk: the rise ends the no-speech state, so the talk is speech after its first frame.
+    x = _noise(30.0, 2.0, seed=4)
+    x[8000:10400] += _sine(3000, 2700, 0.15)
+    x[11200:19200] += _noise(4000.0, 0.5, seed=5)
+    x = _int16(x)
+    ref, fw = reference_frames(x), run_firmware(x)
+    assert np.array_equal(fw["speech"], ref["speech"])
+    assert not ref["speech"][55:70].any()  # the beep after its first tone_ms, and the gap
+    assert ref["speech"][71:120].all()  # the talk
+
+
 def test_firmware_speech_matches_on_a_burst() -> None:
     x = _burst()
     fw, ref = run_firmware(x), reference_frames(x)

@@ -107,11 +107,10 @@ class Params:
             i = _entry(name)
             if i < 0:
                 raise ConfigError(name, "unknown parameter")
-            if isinstance(value, bool):  # JSON's spelling: the value came from a config file
-                raise ConfigError(name, "must be a whole number, got {}".format(
-                    "true" if value else "false"))
-            if not isinstance(value, int):
-                raise ConfigError(name, "must be a whole number, got {!r}".format(value))
+            if isinstance(value, bool) or not isinstance(value, int):
+                import json  # the value is said as the config file wrote it: true, null, "5"
+
+                raise ConfigError(name, "must be a whole number, got {}".format(json.dumps(value)))
             lo, hi = SPEC[i + 2], SPEC[i + 3]
             if value < lo or value > hi:
                 raise ConfigError(name, "{} is outside {}..{}".format(value, lo, hi))
@@ -121,6 +120,12 @@ class Params:
             raise ConfigError("vad_off_db10", "must not exceed vad_on_db10")
         if merged["tdoa_max_lag"] and merged["tdoa_min_lag"] > merged["tdoa_max_lag"]:
             raise ConfigError("tdoa_min_lag", "must not exceed tdoa_max_lag")
+        tone = merged["tone_ms"]
+        if tone and (tone < merged["frame_ms"] or tone >= merged["min_speech_ms"]):
+            # Shorter than a frame the test is off; as long as min_speech_ms, every beep's
+            # start would be long enough to be talk.
+            raise ConfigError("tone_ms", "must be 0 (off) or from frame_ms up to below "
+                              "min_speech_ms")
         for name in overrides:
             setattr(self, name, overrides[name])
 

@@ -12,7 +12,8 @@ at or above ``tone_min_hz``'s count, within one of the last frame's, and its lev
 its hangover is cancelled; nor does it after the tone while the level does not rise (the
 tone's end and echo). A checkout scanner's beep is such a tone, and so is a held note;
 speech changes both every few frames. The first ``tone_ms`` of a beep is still speech to
-the VAD, which ``min_speech_ms`` drops (``heardcore.turns``).
+the VAD, which ``min_speech_ms`` drops (``heardcore.turns``) unless beeps start less than
+about ``turn_bridge_ms + tone_ms`` apart: the turn bridge then joins those pieces.
 
 Levels are dB Q8 (``heardcore.frontend``); the floor is kept in Q12 so that a rise of a
 fraction of a dB per second is representable. During the first ``startup`` frames the

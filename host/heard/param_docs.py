@@ -68,7 +68,8 @@ PARAM_DOCS: dict[str, tuple[str, str]] = {
         "ms",
         (
             "a channel whose zero crossings and level hold steady this long hears a tone (a"
-            " scanner's beep, a held note), not speech (0: no tone test)"
+            " scanner's beep, a held note), not speech; 0: no tone test, else from frame_ms up"
+            " to below min_speech_ms, which drops a beep's start"
         ),
     ),
     "tone_min_hz": (

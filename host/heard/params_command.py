@@ -50,7 +50,7 @@ def params_command(as_markdown: bool, check: Path | None) -> None:
         params = load_config(check)
         defaults = Params().as_dict()
         changed = {k: v for k, v in params.as_dict().items() if v != defaults[k]}
-        click.echo(f"{check}: valid; overrides {len(changed)} of {len(PARAM_DOCS)} parameters")
+        click.echo(f"{check}: valid; overrides {len(changed)} of {len(defaults)} parameters")
         for name, value in sorted(changed.items()):
             click.echo(f"  {name} = {value} (default {defaults[name]})")
         return

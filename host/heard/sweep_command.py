@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from heard.errors import HeardError
+from heard.shown import shown_name
 from heard.sweep import (
     Setting,
     SweepRow,
@@ -101,7 +102,7 @@ def sweep(corpora: tuple[Path, ...], sets: tuple[str, ...], config: Path | None,
                      rows, metrics, base)
     failed = [(i, name, why) for i, r in enumerate(rows) for name, why in r.failures.items()]
     for i, name, why in failed:
-        err.print(f"run {i + 1}: {name}: {escape(why)}", highlight=False)
+        err.print(f"run {i + 1}: {shown_name(name)}: {escape(why)}", highlight=False)
     if failed:
         raise HeardError(f"{len(failed)} simulation(s) failed in "
                          f"{len({i for i, _, _ in failed})} of {len(rows)} runs (listed above); "

@@ -32,6 +32,46 @@ def test_scanner_beeps_are_not_talk():
         assert sum(end - start for _, start, end in sink.segments) >= 9 * 150, sink.segments
 
 
+def test_config_errors_say_values_as_json_and_check_the_tone_against_min_speech():
+    for overrides, said in (
+        ({"vad_on_db10": True}, "got true"),
+        ({"vad_on_db10": None}, "got null"),
+        ({"vad_on_db10": "50"}, 'got "50"'),
+        ({"tone_ms": 60}, "below min_speech_ms"),
+        ({"tone_ms": 5}, "from frame_ms"),
+        ({"min_speech_ms": 30}, "below min_speech_ms"),  # against the default tone_ms
+    ):
+        try:
+            Params(overrides)
+        except ConfigError as exc:
+            assert said in str(exc), (overrides, str(exc))
+        else:
+            raise AssertionError(overrides)
+    assert Params({"tone_ms": 0, "min_speech_ms": 30}).tone_ms == 0
+    assert Params({"tone_ms": 50}).tone_ms == 50
+
+
+def test_the_front_end_counts_zero_crossings_per_channel():
+    import array
+
+    from heardcore.frontend import CROSSINGS, STATE_WORDS, config, highpass_frame
+
+    cfg = config(2, 160, 4)
+    state = array.array("i", [0] * (2 * STATE_WORDS))
+    signs = bytearray(160)
+    # Channel 0: a square wave of 8 samples (2 kHz); channel 1: silence.
+    pcm = array.array("h", [0] * 320)
+    for frame in range(3):
+        for t in range(160):
+            pcm[2 * t] = 8000 if ((160 * frame + t) // 4) % 2 else -8000
+        for ch in (0, 1):
+            highpass_frame(pcm, ch, state, signs, cfg)
+        # 40 sign changes in a whole frame (the first frame starts on a falling edge).
+        assert state[CROSSINGS] in (39, 40, 41) and state[STATE_WORDS + CROSSINGS] == 0
+        if frame:
+            assert state[CROSSINGS] == 40
+
+
 def test_stereo_bursts_are_attributed_to_the_right_party():
     sink, _ = run(bursts(2, SCHEDULE), 2)
     parties = [s[0] for s in sink.segments]

@@ -16,8 +16,8 @@ import soundfile
 
 from heard.annotations import Annotation, read_annotation
 from heard.errors import HeardError
-from heard.simulate.engines import wav_files
 from heard.simulate.inputs import EMPTY_HINT, pcm16
+from heard.wav_files import wav_files
 
 TRUTH_SUFFIX = ".truth.json"
 
@@ -68,11 +68,6 @@ def wav_paths(directory: Path) -> dict[str, Path]:
     if not files:
         raise HeardError(f"{directory} has no *.wav files", hint="pass a corpus directory")
     return files
-
-
-def wav_names(directory: Path) -> list[str]:
-    """Names of the WAV files in a directory, sorted; at least one."""
-    return list(wav_paths(directory))
 
 
 def read_truth(corpus_dir: Path, name: str) -> Annotation:

@@ -26,7 +26,7 @@ from heard.evaluate.metrics import (
 )
 from heard.evaluate.scores import CorpusScore, FileScore
 from heard.evaluate.vad_baseline import VAD_MODES, vad_counts
-from heard.simulate.engines import wav_files
+from heard.wav_files import wav_files
 
 _STEREO = 2
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from heard.errors import HeardError
+from heard.shown import shown_name
 from heard.simulate.calibrated import PHASE_S, simulate_calibrated_dir, verdict_counts
 from heard.simulate.engines import (
     ENGINES,
@@ -19,11 +20,11 @@ from heard.simulate.engines import (
     load_config,
     simulate_dir,
     simulate_file,
-    wav_files,
     write_prediction,
     writing,
 )
 from heard.simulate.report import print_dir_summary, print_summary
+from heard.wav_files import wav_files
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -101,7 +102,7 @@ def _simulate_dir(
         task = bar.add_task("", total=len(files) or None)
 
         def advance(name: str, result: SimulationResult | None) -> None:
-            bar.update(task, advance=1, description=name)
+            bar.update(task, advance=1, description=shown_name(name))
             if result is not None:
                 for notice in result.notices:
                     bar.console.print(f"note: {notice}", markup=False, highlight=False)

@@ -32,6 +32,7 @@ from heard.errors import HeardError
 from heard.mpytools import find_micropython, micropython_env
 from heard.simulate.inputs import prepared_input
 from heard.simulate.protocol import EngineError, SimulationResult, parse_ndjson
+from heard.wav_files import wav_files
 
 ENGINES = ("micropython", "cpython")
 # The unix port compiles every module into its heap, as the ESP32 loads .py and .mpy files
@@ -207,24 +208,6 @@ def failure_reason(name: str, exc: HeardError) -> str:
     """Why file ``NAME.wav`` failed: the error's message without its own copy of the path."""
     path, sep, reason = str(exc.args[0]).partition(": ")
     return reason if sep and path.lower().endswith(f"{name}.wav".lower()) else str(exc.args[0])
-
-
-def wav_files(directory: Path) -> dict[str, Path]:
-    """The WAV files of ``directory`` by name, sorted; ``.WAV`` counts too (``A.WAV`` is
-    ``A``). Two files that would write the same ``NAME.rttm`` are a ``HeardError``."""
-    files: dict[str, Path] = {}
-    try:
-        paths = sorted(directory.iterdir())
-    except OSError as exc:
-        raise HeardError(f"{directory}: cannot read ({exc.strerror})") from None
-    for path in paths:
-        if path.suffix.lower() != ".wav" or not path.is_file():
-            continue
-        if path.stem in files:
-            raise HeardError(f"{directory}: {files[path.stem].name} and {path.name} would "
-                             f"both write {path.stem}.rttm", hint="rename one of them")
-        files[path.stem] = path
-    return dict(sorted(files.items()))
 
 
 def simulate_dir(
