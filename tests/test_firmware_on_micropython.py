@@ -45,7 +45,7 @@ def test_runner_reports_failures() -> None:
 NOT_PER_FRAME = {"attribution.config", "vad.config", "detector.__init__",
                  "detector.frame_state", "turns.finish", "rise.new"}
 DETECTOR_MODULES = ("attribution", "conversation", "detector", "events", "fixedmath",
-                    "frontend", "monospurt", "rise", "turns", "vad")
+                    "frontend", "holdback", "monospurt", "rise", "turns", "vad")
 
 
 def test_detector_functions_keep_their_call_frame_off_the_heap() -> None:

@@ -4,7 +4,8 @@
 (interleaved, channel 0 employee-facing) through ``process(pcm)``, and reports to the sink
 (``heardcore.events``). Per frame: front end (``frontend``), voice activity per channel
 (``vad``), attribution (``attribution``; mono: per spurt, ``monospurt``), turn-taking
-(``turns``) and conversations (``conversation``). All buffers are allocated here, once;
+(``turns``, reached through ``holdback``: a steady tone's length late) and conversations
+(``conversation``). All buffers are allocated here, once;
 ``process`` allocates nothing (the sink may, when it reports).
 
 Times are integer ms since the detector was created. On a 32-bit port an int above 2**30 is
@@ -17,6 +18,7 @@ import array
 from heardcore import attribution, frontend, rise, vad
 from heardcore.conversation import Tracker
 from heardcore.events import CUSTOMER, EMPLOYEE
+from heardcore.holdback import HoldBack
 from heardcore.turns import TurnTaker
 
 SAMPLE_RATE = 16000
@@ -66,6 +68,10 @@ class Detector:
             from heardcore.monospurt import MonoSpurts
 
             self.mono = MonoSpurts(params, self.turns, sink)
+        # Frames reach the turn layer a steady tone's length late, so that a beep found for
+        # a tone takes back the talk of its first frames (heardcore.holdback).
+        self.tone_frames = params.tone_ms // params.frame_ms
+        self.hold = HoldBack(self.tone_frames + 1) if self.tone_frames else None
         self.frames = 0
         self.speech_frames = 0
         # Last frame, for debugging sinks and the reference comparison.
@@ -102,7 +108,7 @@ class Detector:
             # (and the sink hears of it through ``attributed``).
             talking = 1 if speech and self.near else 0
             if self.mono is not None:
-                self.mono.frame(self.frames, top, talking)
+                self._to_mono(self.mono, top, talking)
         self.frames += 1
         self._account(talking, top)
         self.was_talk = talking
@@ -170,9 +176,42 @@ class Detector:
             floor = self.vad_state[vad.WORDS + 1 if self.level1 > self.level0 else 1] >> 4
             self.tracker.speech_snr((level - floor) >> 8, now)
         if self.channels == 2:
-            if self.rises is not None:
-                rise.track(self.rises, self.level0, self.level1)
-            self.turns.update(now, self.employee, self.customer)
+            self._to_turns(now)
+
+    def _tone(self):
+        """1 when a channel hears a steady tone (or its echo) in this frame."""
+        st = self.vad_state
+        if st[vad.STEADY] >= self.tone_frames:
+            return 1
+        return 1 if self.channels == 2 and st[vad.WORDS + vad.STEADY] >= self.tone_frames else 0
+
+    def _to_turns(self, now):
+        """Two mics: this frame's parties (and levels, for the rise) towards the turn layer."""
+        hold = self.hold
+        if hold is None:
+            self._turn_frame(now, self.employee, self.customer, self.level0, self.level1)
+            return
+        if self._tone():
+            hold.silence()
+        if hold.push(self.employee | (self.customer << 1), self.level0, self.level1):
+            self._turn_frame(now - hold.size * self.frame_ms, hold.flags & 1, hold.flags >> 1,
+                             hold.a, hold.b)
+
+    def _turn_frame(self, now, employee, customer, level0, level1):
+        if self.rises is not None:
+            rise.track(self.rises, level0, level1)
+        self.turns.update(now, employee, customer)
+
+    def _to_mono(self, mono, top, talking):
+        """One mic: this frame (not counted yet) towards the spurt judge."""
+        hold = self.hold
+        if hold is None:
+            mono.frame(self.frames, top, talking)
+            return
+        if self._tone():
+            hold.silence()
+        if hold.push(talking, top, 0):
+            mono.frame(self.frames - hold.size, hold.a, hold.flags)
 
     def note_lost_audio(self, ms):
         """The device layer lost ``ms`` of audio (samples read vs elapsed time): the
@@ -181,6 +220,16 @@ class Detector:
 
     def finish(self):
         """End of input: close what is open and report it."""
+        hold = self.hold
+        if hold is not None:
+            left = hold.count
+            while hold.pop():  # the frames still held, oldest first
+                left -= 1
+                if self.mono is not None:
+                    self.mono.frame(self.frames - 1 - left, hold.a, hold.flags)
+                else:
+                    self._turn_frame((self.frames - left) * self.frame_ms, hold.flags & 1,
+                                     hold.flags >> 1, hold.a, hold.b)
         if self.mono is not None:
             self.mono.finish(self.frames)
         self.turns.finish(self.frames * self.frame_ms)

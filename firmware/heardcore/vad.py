@@ -12,8 +12,8 @@ at or above ``tone_min_hz``'s count, within one of the last frame's, and its lev
 its hangover is cancelled; nor does it after the tone while the level does not rise (the
 tone's end and echo). A checkout scanner's beep is such a tone, and so is a held note;
 speech changes both every few frames. The first ``tone_ms`` of a beep is still speech to
-the VAD, which ``min_speech_ms`` drops (``heardcore.turns``) unless beeps start less than
-about ``turn_bridge_ms + tone_ms`` apart: the turn bridge then joins those pieces.
+the VAD; the detector takes it back before the turn layer sees it
+(``heardcore.holdback``).
 
 Levels are dB Q8 (``heardcore.frontend``); the floor is kept in Q12 so that a rise of a
 fraction of a dB per second is representable. During the first ``startup`` frames the
@@ -33,6 +33,7 @@ from micropython import const
 # has not risen since).
 WORDS = const(10)
 CROSSINGS = const(6)
+STEADY = const(9)  # at the tone's frames or above: no speech (a tone or its echo)
 _NO_MIN = const(1 << 20)  # above any level (Q8)
 _CFG_SMOOTH = const(0)  # level smoothing, Q8 fraction of the step (256 = none)
 _CFG_FALL = const(1)  # floor falls by 1/2**k of the gap per frame
