@@ -4,10 +4,10 @@ The VAD knows a beep for a steady tone only ``tone_ms`` after it began
 (``heardcore.vad``); by then the beep's first frames have been taken for talk. Held back
 ``tone_ms`` and one frame more (a beep rarely starts on a frame boundary, and its partial
 first frame is not steady yet), those frames are still here when the tone is found, and
-lose their talk. Without this, beeps starting less than ``turn_bridge_ms`` apart left
-first-frame pieces that the turn bridge joined into talk. Talk that began before the held
-frames is left alone. Per frame only its talk flags and two levels are held, never audio;
-nothing is allocated after ``HoldBack()``.
+lose their talk. Without this, beeps starting less than about ``turn_bridge_ms +
+tone_ms`` apart left first-frame pieces that the turn bridge joined into talk. Talk that
+ran a tone's length before the held frames is left alone. Per frame only its talk flags and
+two levels are held, never audio; nothing is allocated after ``HoldBack()``.
 """
 
 import array
@@ -21,6 +21,7 @@ class HoldBack:
         self.slots = array.array("i", [0] * (3 * size))
         self.pos = 0  # the slot the next frame goes to
         self.count = 0
+        self.talked = 0  # frames of talk in a row that have left, up to size
         # The frame that left at the last ``push`` or ``pop``.
         self.flags = self.a = self.b = 0
 
@@ -35,6 +36,10 @@ class HoldBack:
             self.a = slots[i + 1]
             self.b = slots[i + 2]
             left = 1
+            if not self.flags:
+                self.talked = 0
+            elif self.talked < self.size:
+                self.talked += 1
         else:
             self.count += 1
         slots[i] = flags
@@ -44,10 +49,12 @@ class HoldBack:
         return left
 
     def silence(self):
-        """The frames held lose their talk flags: they were the start of a tone. Unless the
-        frame before them, the last to leave, was talk too: then the tone came within talk
-        (a held vowel, or a beep over someone talking), and the talk stays."""
-        if self.flags:
+        """The frames held lose their talk flags: they were the start of a tone. Unless talk
+        ran for ``size - 1`` frames (a tone's length) just before them: then the tone came
+        within talk (a held vowel, a beep over someone talking), and the talk stays. (A
+        beep found a frame or two late has let one or two of its first frames leave as
+        talk; those do not count as talk from before.)"""
+        if self.talked >= self.size - 1:
             return
         i = 0
         while i < 3 * self.size:

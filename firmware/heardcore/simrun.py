@@ -20,6 +20,7 @@ CPython's in separators, key order and escaping, and both runtimes must agree by
 """
 
 import array
+import gc
 import sys
 
 from heardcore.events import PARTY_NAMES, Sink
@@ -285,6 +286,7 @@ def main(argv, write=None):
                 raise _os_error("wav", wav_path, exc) from None
             # The read block first: compiling the detector's modules fragments the heap.
             block = array.array("h", bytes(2 * _FRAME_SAMPLES * wav.channels * _READ_FRAMES))
+            gc.collect()  # room to compile the detector's modules from source
             from heardcore.detector import Detector
 
             run(wav, params, NdjsonSink(write, frames), Detector, block)

@@ -14,30 +14,6 @@ def test_silence_is_not_speech():
     assert det.speech_frames == 0
 
 
-def _beeps(channels, every, offset=0):
-    """A scanner beeping 2 kHz for 150 ms every ``every`` frames, from 0.6 s on, in
-    silence, starting ``offset`` samples into a frame."""
-    def value_of(f, i):
-        t = 160 * f + i // channels - offset
-        if t < 9600 or (t // 160) % every >= 15:
-            return 0
-        return 8000 if (t // 4) % 2 else -8000
-    return constant_frames(600, channels, value_of)
-
-
-def test_scanner_beeps_are_not_talk():
-    # Beeps 600 ms apart, and a fast scanner's 300 ms apart (closer than the turn bridge)
-    # starting mid-frame.
-    for channels in (1, 2):
-        for every, offset in ((60, 0), (30, 70)):
-            # run(...)[0]: the detector goes before the next one is made
-            sink = run(_beeps(channels, every, offset), channels)[0]
-            assert sink.segments == [] and sink.conversations == [], sink.segments
-        # Without the steady-tone test the nine beeps are talk (bridged into one turn).
-        sink = run(_beeps(channels, 60), channels, Params({"tone_ms": 0}))[0]
-        assert sum(end - start for _, start, end in sink.segments) >= 9 * 150, sink.segments
-
-
 def test_config_errors_say_values_as_json_and_check_the_tone_against_min_speech():
     for overrides, said in (
         ({"vad_on_db10": True}, "got true"),
