@@ -93,6 +93,8 @@ class Params:
     """The detector's parameters: defaults from ``SPEC``, then overrides."""
 
     def __init__(self, overrides=None):
+        # Index loops here, not entries(): its tuples, one per parameter, fragmented the
+        # 64 KiB heap enough that the firmware tests' next detector no longer fit.
         for i in range(0, len(SPEC), 4):
             setattr(self, SPEC[i], SPEC[i + 1])
         if overrides:
